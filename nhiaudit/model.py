@@ -1,0 +1,420 @@
+"""The normalized, cross-cloud model: what collectors produce and rules consume.
+
+Collectors turn provider data into these records; the analyzer never sees provider
+responses. Two documents are (de)serialized as JSON with a schema version:
+
+* ``Inventory`` (``kind: nhiaudit.inventory``) -- written by ``nhiaudit collect``;
+* ``FindingsDocument`` (``kind: nhiaudit.findings``) -- written by ``nhiaudit analyze``.
+
+All datetimes are timezone-aware UTC. "No data" is always ``None`` and never the same as
+"unused": usage evidence lives in ``Usage`` records and ``CoverageGap`` entries say where it
+could not be had.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from nhiaudit import __version__
+from nhiaudit.errors import InputError
+
+SCHEMA_VERSION = "1.0"
+"""Major.minor. A reader accepts any document with the same major version."""
+
+
+def _to_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_to_utc)]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        """Higher is worse: critical=4 ... info=0."""
+        return _SEVERITY_RANK[self]
+
+    def lowered(self, steps: int = 1) -> Severity:
+        order = sorted(Severity, key=lambda s: s.rank)
+        return order[max(0, self.rank - steps)]
+
+
+_SEVERITY_RANK = {
+    Severity.CRITICAL: 4,
+    Severity.HIGH: 3,
+    Severity.MEDIUM: 2,
+    Severity.LOW: 1,
+    Severity.INFO: 0,
+}
+
+
+class Confidence(StrEnum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Identity(_Record):
+    """A principal: an AWS role or user, a GCP service account, an Azure service principal..."""
+
+    id: str = Field(description="Stable id: ARN, service-account email, object id.")
+    provider: str = Field(description="aws | gcp | azure")
+    scope: str = Field(description="Account id, project id or tenant id the identity lives in.")
+    kind: str = Field(description="aws.role, aws.user, gcp.service_account, azure.service_principal, ...")
+    name: str
+    created: UtcDatetime | None = None
+    disabled: bool = False
+    is_nhi: bool = True
+    classification: str = Field("", description="Why this identity is (or is not) treated as an NHI.")
+    provider_owned: bool = Field(False, description="Managed by the cloud provider (service-linked role, ...).")
+    human_signin: bool | None = Field(None, description="A human can sign in with it; None when unknown.")
+    owners: list[str] = Field(default_factory=list)
+    tags: dict[str, str] = Field(default_factory=dict)
+    path: str | None = None
+    description: str | None = None
+    last_activity: UtcDatetime | None = Field(None, description="Latest activity the collector saw.")
+    attributes: dict[str, Any] = Field(default_factory=dict, description="Provider-specific extras.")
+
+
+class CredentialKind(StrEnum):
+    ACCESS_KEY = "access_key"
+    PASSWORD = "password"
+    SERVICE_ACCOUNT_KEY = "service_account_key"
+    CLIENT_SECRET = "client_secret"
+    CERTIFICATE = "certificate"
+    FEDERATED = "federated"
+    SIGNING_CERTIFICATE = "signing_certificate"
+    SSH_KEY = "ssh_key"
+
+
+PROGRAMMATIC_CREDENTIALS = frozenset(
+    {
+        CredentialKind.ACCESS_KEY,
+        CredentialKind.SERVICE_ACCOUNT_KEY,
+        CredentialKind.CLIENT_SECRET,
+        CredentialKind.CERTIFICATE,
+        CredentialKind.SIGNING_CERTIFICATE,
+    }
+)
+"""Long-lived secrets a program presents; rotation and usage rules apply to these."""
+
+
+class Credential(_Record):
+    """A secret or sign-in method of an identity. Only identifiers are kept, never a secret value."""
+
+    id: str = Field(description="Key id, client-secret key id, or '<identity>#access_key_1' when no id is known.")
+    identity_id: str
+    kind: CredentialKind
+    name: str | None = Field(None, description="Display name (key id, secret display name).")
+    status: Literal["active", "inactive", "expired"] = "active"
+    created: UtcDatetime | None = None
+    expires: UtcDatetime | None = None
+    last_used: UtcDatetime | None = None
+    last_used_service: str | None = None
+    usage_known: bool = Field(
+        False, description="True when last_used is evidence (None then means never used)."
+    )
+    usage_source: str | None = None
+    managed_by: Literal["user", "provider"] = "user"
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class Policy(_Record):
+    """A permission document shared by grants: an AWS policy, a GCP role, an Azure role definition."""
+
+    id: str = Field(description="ARN, role name, role-definition id, or 'aws-inline:<hash>' for inline policies.")
+    provider: str
+    kind: str = Field(description="aws.managed, aws.aws_managed, aws.inline, gcp.role, azure.role_definition, ...")
+    name: str
+    document: Any = Field(None, description="AWS policy document (parsed JSON).")
+    permissions: list[str] | None = Field(None, description="GCP / Azure permission list.")
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class Grant(_Record):
+    """An attachment of a policy to an identity, directly or through a group / scope."""
+
+    identity_id: str
+    policy_id: str
+    policy_name: str
+    kind: str = Field(
+        description="inline | managed | group_inline | group_managed | boundary | role_binding | "
+        "role_assignment | app_permission"
+    )
+    scope: str | None = Field(None, description="Resource scope the grant applies to (project, subscription).")
+    via: str | None = Field(None, description="Group, folder or parent scope the grant is inherited from.")
+    condition: Any = None
+
+
+class Usage(_Record):
+    """Evidence of use (or of non-use within a window) from one telemetry source."""
+
+    identity_id: str
+    credential_id: str | None = None
+    target_kind: Literal["identity", "credential", "service", "action", "permission", "role"] = "identity"
+    target: str | None = Field(None, description="Service namespace, action or permission; None = identity.")
+    last_used: UtcDatetime | None = Field(None, description="None = no use seen within the window.")
+    source: str = Field(description="aws.role_last_used, aws.credential_report, aws.access_advisor, ...")
+    window_start: UtcDatetime | None = None
+    window_end: UtcDatetime | None = None
+    detail: str | None = None
+
+
+class Trust(_Record):
+    """Who can become, assume or impersonate an identity."""
+
+    identity_id: str
+    principal_kind: str = Field(
+        description="account | any | service | oidc | saml | role | user | gcp_member | azure_federated | "
+        "azure_tenant | unknown"
+    )
+    principal: str
+    actions: list[str] = Field(default_factory=list)
+    conditions: dict[str, Any] = Field(default_factory=dict)
+    condition_keys: list[str] = Field(default_factory=list)
+    internal: bool | None = Field(None, description="Inside the scanned account/organization; None = unknown.")
+    source: str | None = Field(None, description="Where the trust comes from (statement sid, binding).")
+
+
+class CoverageGap(_Record):
+    """Something the collector could not see: the report shows it, rules lower confidence."""
+
+    provider: str
+    scope: str
+    source: str = Field(description="What could not be had: credential_report, access_advisor, policy:<arn>, ...")
+    status: Literal["not_supplied", "unavailable", "denied", "partial", "error", "throttled"]
+    detail: str
+    affects: list[str] = Field(default_factory=list, description="Rule ids whose results are weaker.")
+
+
+class Source(_Record):
+    """One collection: where the inventory data came from."""
+
+    provider: str
+    scope: str
+    method: Literal["offline", "live", "demo"]
+    inputs: list[str] = Field(default_factory=list)
+    collected_at: UtcDatetime | None = None
+    api_calls: dict[str, int] = Field(default_factory=dict)
+
+
+class Inventory(_Record):
+    """Everything one or more collections saw, ready for analysis."""
+
+    kind: Literal["nhiaudit.inventory"] = "nhiaudit.inventory"
+    schema_version: str = SCHEMA_VERSION
+    tool_version: str = __version__
+    generated_at: UtcDatetime = Field(default_factory=utcnow)
+    snapshot_time: UtcDatetime | None = Field(
+        None, description="When the data describes the cloud; analysis is 'as of' this time unless told."
+    )
+    sources: list[Source] = Field(default_factory=list)
+    identities: list[Identity] = Field(default_factory=list)
+    credentials: list[Credential] = Field(default_factory=list)
+    policies: dict[str, Policy] = Field(default_factory=dict)
+    grants: list[Grant] = Field(default_factory=list)
+    usage: list[Usage] = Field(default_factory=list)
+    trusts: list[Trust] = Field(default_factory=list)
+    coverage: list[CoverageGap] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+    def merge(self, other: Inventory) -> Inventory:
+        """Combine two inventories (for example two accounts, or AWS and GCP)."""
+        policies = dict(self.policies)
+        policies.update(other.policies)
+        snapshot = max((t for t in (self.snapshot_time, other.snapshot_time) if t), default=None)
+        return Inventory(
+            generated_at=max(self.generated_at, other.generated_at),
+            snapshot_time=snapshot,
+            sources=[*self.sources, *other.sources],
+            identities=[*self.identities, *other.identities],
+            credentials=[*self.credentials, *other.credentials],
+            policies=policies,
+            grants=[*self.grants, *other.grants],
+            usage=[*self.usage, *other.usage],
+            trusts=[*self.trusts, *other.trusts],
+            coverage=[*self.coverage, *other.coverage],
+            warnings=[*self.warnings, *other.warnings],
+        )
+
+
+class References(_Record):
+    """Framework references of a rule or finding."""
+
+    owasp_nhi: list[str] = Field(default_factory=list, description="OWASP NHI Top 10 (2025) ids, e.g. NHI5:2025")
+    nist_800_207: list[str] = Field(default_factory=list, description="NIST SP 800-207 tenets, e.g. 'Tenet 3'")
+    nist_800_53: list[str] = Field(default_factory=list, description="NIST SP 800-53 Rev. 5 controls")
+    cis: list[str] = Field(default_factory=list, description="CIS benchmark recommendations")
+
+
+class Finding(_Record):
+    """One problem with one identity (or credential), explained."""
+
+    fingerprint: str = Field(description="Stable across scans: rule, provider, scope, identity, credential.")
+    rule_id: str
+    title: str
+    severity: Severity
+    confidence: Confidence
+    provider: str
+    scope: str
+    identity_id: str
+    identity_name: str
+    identity_kind: str
+    credential_id: str | None = None
+    description: str
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    remediation: str
+    references: References
+    first_seen: UtcDatetime
+    suppression: dict[str, Any] | None = Field(None, description="Set when a suppression matched.")
+
+
+def fingerprint(*parts: str | None) -> str:
+    """A stable id from the parts that identify a finding (never dates or counts)."""
+    text = "\x1f".join(p or "" for p in parts)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+class ScanMetadata(_Record):
+    """How the findings were produced: inputs, coverage, settings, timings."""
+
+    started_at: UtcDatetime
+    finished_at: UtcDatetime
+    as_of: UtcDatetime
+    sources: list[Source] = Field(default_factory=list)
+    coverage: list[CoverageGap] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    rules_run: list[str] = Field(default_factory=list)
+    catalogs: dict[str, str] = Field(default_factory=dict, description="Catalog name -> version.")
+    identities: dict[str, int] = Field(default_factory=dict, description="Counts: total, nhi, human, provider_owned.")
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+
+
+class IdentityRisk(_Record):
+    identity_id: str
+    identity_name: str
+    provider: str
+    scope: str
+    score: int
+    worst_severity: Severity
+    findings: int
+    rule_ids: list[str]
+
+
+class Summary(_Record):
+    total: int
+    by_severity: dict[str, int]
+    by_rule: dict[str, int]
+    by_owasp_nhi: dict[str, int]
+    by_scope: dict[str, int]
+    riskiest_identities: list[IdentityRisk]
+    suppressed: int = 0
+
+
+class FindingsDocument(_Record):
+    kind: Literal["nhiaudit.findings"] = "nhiaudit.findings"
+    schema_version: str = SCHEMA_VERSION
+    tool_version: str = __version__
+    generated_at: UtcDatetime = Field(default_factory=utcnow)
+    scan: ScanMetadata
+    summary: Summary
+    findings: list[Finding]
+
+
+# --- (de)serialization -------------------------------------------------------------------
+
+
+def dump_json(doc: BaseModel) -> str:
+    return doc.model_dump_json(indent=2, exclude_none=False) + "\n"
+
+
+def _check_header(data: Any, expected_kind: str, source: str) -> None:
+    if not isinstance(data, dict):
+        raise InputError(f"expected a JSON object ({expected_kind}), got {type(data).__name__}", source=source)
+    kind = data.get("kind")
+    if kind != expected_kind:
+        hint = ""
+        if kind in ("nhiaudit.inventory", "nhiaudit.findings"):
+            hint = f" (this is a {kind.split('.')[1]} file)"
+        elif "UserDetailList" in data or "RoleDetailList" in data:
+            hint = " (this looks like AWS authorization details: use 'scan aws --from-file')"
+        raise InputError(f"not an {expected_kind} document{hint}", source=source)
+    version = str(data.get("schema_version", ""))
+    if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+        raise InputError(
+            f"schema version {version or '(missing)'} is not supported (this nhiaudit reads {SCHEMA_VERSION})",
+            source=source,
+        )
+
+
+def _load_json_file(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("file not found", source=path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read file: {exc}", source=path) from None
+    if not text.strip():
+        raise InputError("file is empty", source=path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        truncated = " (the file looks truncated)" if exc.pos >= len(text.rstrip()) - 1 else ""
+        raise InputError(
+            f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}{truncated}", source=path
+        ) from None
+
+
+def _validation_message(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
+    return f"invalid field {where}: {first['msg']}{more}"
+
+
+def load_inventory(path: Path) -> Inventory:
+    data = _load_json_file(path)
+    _check_header(data, "nhiaudit.inventory", str(path))
+    try:
+        return Inventory.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(_validation_message(exc), source=path) from None
+
+
+def load_findings(path: Path) -> FindingsDocument:
+    data = _load_json_file(path)
+    _check_header(data, "nhiaudit.findings", str(path))
+    try:
+        return FindingsDocument.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(_validation_message(exc), source=path) from None
+
+
+def load_json_file(path: Path) -> Any:
+    """Read a JSON file, turning every failure into a one-line InputError naming the file."""
+    return _load_json_file(path)

@@ -1,0 +1,1 @@
+"""Evaluating grants into effective permissions, per provider."""

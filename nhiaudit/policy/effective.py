@@ -1,0 +1,103 @@
+"""The provider-neutral view of what an identity may do, as rules see it.
+
+Each provider's engine (``policy/aws.py``, ``policy/gcp.py``, ``policy/azure.py``) evaluates
+its own grant language and returns an ``EffectiveAccess``. Rules only use this interface, so a
+rule such as "admin-equivalent" or "privilege escalation" is written once for every cloud.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class PermissionGrant:
+    """How one permission is granted to one identity, for evidence in findings."""
+
+    permission: str
+    policies: tuple[str, ...]
+    unconditional: bool = True
+    """Granted by at least one statement / binding without conditions."""
+    unrestricted_resource: bool = True
+    """Granted on every resource ("*", a whole project or subscription)."""
+    resources: tuple[str, ...] = ()
+    conditions: tuple[str, ...] = ()
+    partially_denied: bool = False
+    self_only: bool = False
+    """Every granting statement is limited to the identity itself (``${aws:username}``)."""
+
+    @property
+    def narrowed(self) -> bool:
+        return not self.unconditional or not self.unrestricted_resource or self.partially_denied
+
+    def narrowing(self) -> str:
+        """Words for a finding: how the grant is narrower than unconditional."""
+        parts = []
+        if not self.unconditional:
+            parts.append("only under conditions (" + ", ".join(self.conditions) + ")")
+        if not self.unrestricted_resource:
+            shown = ", ".join(self.resources[:3]) + (" ..." if len(self.resources) > 3 else "")
+            parts.append(f"only on specific resources ({shown})")
+        if self.partially_denied:
+            parts.append("partly denied by a conditional or resource-scoped Deny")
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class AdminVerdict:
+    level: Literal["full", "equivalent"]
+    reason: str
+    policies: tuple[str, ...]
+    conditional: bool = False
+    """Only through conditional or resource-scoped grants: narrower, not absent."""
+    conditions: tuple[str, ...] = ()
+
+
+@dataclass
+class EffectiveAccess(ABC):
+    """What an identity is effectively allowed to do, after denies and boundaries."""
+
+    provider: str
+    identity_id: str
+    admin: AdminVerdict | None = None
+    notes: list[str] = field(default_factory=list)
+    """Facts worth showing: a boundary capping an admin grant, a deny cancelling it, ..."""
+    unknown_permissions: list[str] = field(default_factory=list)
+    """Granted names the catalog does not know (newer than the catalog, or typos)."""
+    incomplete: list[str] = field(default_factory=list)
+    """Why the evaluation may be incomplete (a referenced policy was missing, ...)."""
+
+    @abstractmethod
+    def allows(self, permission: str) -> PermissionGrant | None:
+        """How ``permission`` is granted, or None when it is not effectively allowed."""
+
+    @abstractmethod
+    def allows_all(self, permissions: Iterable[str]) -> bool:
+        """Fast check: every permission is effectively allowed (possibly narrowed)."""
+
+    @abstractmethod
+    def permission_count(self) -> int:
+        """Number of distinct permissions effectively allowed (catalog-known ones)."""
+
+    @abstractmethod
+    def catalog_size(self) -> int | None:
+        """Number of permissions the provider's catalog knows, when that is meaningful."""
+
+    @abstractmethod
+    def services(self) -> list[str]:
+        """Service namespaces with at least one allowed permission."""
+
+    @abstractmethod
+    def permissions(self) -> Iterator[str]:
+        """Every allowed permission (catalog-known), in catalog order."""
+
+    @abstractmethod
+    def level_counts(self) -> dict[str, int]:
+        """Allowed permissions per access level (List, Read, Write, Permissions management, Tagging)."""
+
+    @property
+    def empty(self) -> bool:
+        return self.permission_count() == 0 and not self.unknown_permissions

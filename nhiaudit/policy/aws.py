@@ -150,7 +150,22 @@ def content_hash(doc: Any) -> str:
 
 
 def _resource_all(resources: tuple[str, ...]) -> bool:
-    return any(r == "*" or r.replace(":", "").replace("*", "") == "arn" for r in resources)
+    """Every resource, or every resource of a type (``arn:aws:iam::123456789012:role/*``).
+
+    A pattern ending in a bare wildcard after the resource type reaches every current and
+    future resource of that type, so for escalation and admin analysis it is as broad as "*";
+    a name prefix (``role/app-*``) or a specific ARN is a real narrowing.
+    """
+    for r in resources:
+        if r == "*" or r.replace(":", "").replace("*", "") == "arn":
+            return True
+        parts = r.split(":", 5)
+        if len(parts) < 6 or parts[2] == "s3":
+            continue  # S3 ARNs are bucket/key: "bucket/*" is one bucket
+        tail = parts[5]
+        if tail == "*" or (tail.endswith("/*") and "*" not in tail[:-2] and tail.count("/") == 1):
+            return True
+    return False
 
 
 @dataclass(slots=True)
@@ -379,6 +394,8 @@ class AwsPolicyEngine(PolicyEngine):
 
     def evaluate(self, identity: Identity, grants: list[Grant]) -> AwsAccess:
         access = AwsAccess(provider="aws", identity_id=identity.id, catalog=self.catalog)
+        if identity.attributes.get("permissions_unknown"):
+            access.incomplete.append("some of its groups or policies are missing from the input")
         allow_any = allow_full = deny_full = deny_partial = 0
         for grant in grants:
             policy = self.inventory.policies.get(grant.policy_id)
@@ -454,8 +471,8 @@ class AwsPolicyEngine(PolicyEngine):
             reason = f"allows every action in the AWS catalog ({count:,})"
         else:
             reason = (
-                f"allows {count:,} of {self.catalog.size:,} actions ({count / self.catalog.size:.0%}), "
-                "including every IAM permissions-management action, so it can grant itself the rest"
+                f"allows all but {self.catalog.size - count:,} of the {self.catalog.size:,} actions in the AWS "
+                "catalog, including every IAM permissions-management action, so it can grant itself the rest"
             )
         if via_not_action:
             reason += " through NotAction"

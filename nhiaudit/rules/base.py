@@ -189,5 +189,20 @@ def iso(moment: datetime | None) -> str | None:
 
 
 def credential_label(cred: Credential) -> str:
+    """'access key 2', 'access key AKIA...', 'client secret deploy-2025' -- never a secret value."""
     kind = cred.kind.value.replace("_", " ")
-    return f"{kind} {cred.name or cred.id}"
+    name = cred.name or cred.id
+    return name if name.lower().startswith(kind) else f"{kind} {name}"
+
+
+SOURCE_LABELS = {
+    "aws.role_last_used": "AWS RoleLastUsed",
+    "aws.credential_report": "IAM credential report",
+    "aws.access_advisor": "IAM Access Advisor",
+    "aws.access_analyzer": "IAM Access Analyzer",
+}
+"""Evidence source id -> words for findings."""
+
+
+def source_label(source: str) -> str:
+    return SOURCE_LABELS.get(source, source)

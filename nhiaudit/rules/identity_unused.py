@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from nhiaudit.model import Confidence, Finding, Severity
-from nhiaudit.rules.base import AnalysisContext, Rule, RuleMeta, describe, iso
+from nhiaudit.rules.base import AnalysisContext, Rule, RuleMeta, describe, iso, source_label
 
 
 class IdentityUnused(Rule):
@@ -46,7 +46,7 @@ class IdentityUnused(Rule):
             if used:
                 latest = max(used, key=lambda r: r.last_used)  # type: ignore[arg-type,return-value]
                 idle = ctx.days_since(latest.last_used)
-                since_text = f"was last active {idle} days ago on {iso(latest.last_used)[:10]} ({latest.source})"
+                since_text = f"was last active {idle} days ago on {iso(latest.last_used)[:10]} ({source_label(latest.source)})"
                 last_used = latest.last_used
             else:
                 starts = [r.window_start for r in records if r.window_start is not None]
@@ -60,7 +60,8 @@ class IdentityUnused(Rule):
                     since_text = f"has no recorded activity since it was created {idle} days ago"
                 else:
                     since_text = (
-                        f"has no recorded activity in the observation window ({idle} days, since "
+                        f"has no recorded activity in the {idle}-day observation window of "
+                        f"{', '.join(source_label(s) for s in sources)} (since "
                         f"{iso(window_start)[:10] if window_start else 'unknown'})"
                     )
             if idle is None or idle < limit:

@@ -1,0 +1,108 @@
+"""``scan aws`` and ``collect aws``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from nhiaudit.cli.common import (
+    AnalysisOptions,
+    AsOfOpt,
+    ConfigOpt,
+    CredUnusedOpt,
+    DisableRuleOpt,
+    FailOn,
+    FailOnOpt,
+    FormatOpt,
+    IdentityUnusedOpt,
+    MaxRowsOpt,
+    OutputOpt,
+    OutputOptions,
+    ProviderOwnedOpt,
+    RotationOpt,
+    RuleOpt,
+    emit_report,
+    run_analysis,
+    write_inventory,
+)
+from nhiaudit.errors import NhiauditError
+
+if TYPE_CHECKING:
+    from nhiaudit.model import Inventory
+
+INPUT = "Input"
+
+FromFileOpt = Annotated[
+    Optional[list[Path]],  # noqa: UP045
+    typer.Option(
+        "--from-file",
+        help="Output of 'aws iam get-account-authorization-details' (repeat for page files).",
+        rich_help_panel=INPUT,
+        dir_okay=False,
+    ),
+]
+CredReportOpt = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option(
+        "--credential-report",
+        help="IAM credential report: the CSV, or the JSON of 'aws iam get-credential-report'.",
+        rich_help_panel=INPUT,
+        dir_okay=False,
+    ),
+]
+
+
+def collect_aws(from_file: list[Path] | None, credential_report: Path | None) -> Inventory:
+    if not from_file:
+        if credential_report:
+            raise NhiauditError("--credential-report needs --from-file (the authorization details) as well")
+        raise NhiauditError(
+            "live AWS collection is not available in this version; export the data with "
+            "'aws iam get-account-authorization-details > authz.json' and pass --from-file authz.json"
+        )
+    from nhiaudit.collectors.aws_export import AwsExportCollector
+
+    return AwsExportCollector(list(from_file), credential_report).collect()
+
+
+def register(scan_app: typer.Typer, collect_app: typer.Typer) -> None:
+    @scan_app.command("aws")
+    def scan_aws(
+        from_file: FromFileOpt = None,
+        credential_report: CredReportOpt = None,
+        format: FormatOpt = "table",
+        output: OutputOpt = None,
+        fail_on: FailOnOpt = FailOn.none,
+        max_rows: MaxRowsOpt = 50,
+        config: ConfigOpt = None,
+        as_of: AsOfOpt = None,
+        rotation_days: RotationOpt = None,
+        credential_unused_days: CredUnusedOpt = None,
+        identity_unused_days: IdentityUnusedOpt = None,
+        include_provider_owned: ProviderOwnedOpt = False,
+        rule: RuleOpt = None,
+        disable_rule: DisableRuleOpt = None,
+    ) -> None:
+        """Collect, analyze and report on AWS IAM non-human identities.
+
+        Example: nhiaudit scan aws --from-file authz.json --credential-report report.csv --fail-on high
+        """
+        inventory = collect_aws(from_file, credential_report)
+        analysis = AnalysisOptions(config, as_of, rotation_days, credential_unused_days, identity_unused_days,
+                                   include_provider_owned, rule, disable_rule)
+        doc = run_analysis(inventory, analysis)
+        raise typer.Exit(emit_report(doc, OutputOptions(format, output, fail_on, max_rows)))
+
+    @collect_app.command("aws")
+    def collect_aws_cmd(
+        from_file: FromFileOpt = None,
+        credential_report: CredReportOpt = None,
+        output: OutputOpt = None,
+    ) -> None:
+        """Collect AWS identities into an inventory file (no analysis).
+
+        Example: nhiaudit collect aws --from-file authz.json --credential-report report.csv -o inventory.json
+        """
+        write_inventory(collect_aws(from_file, credential_report), output)

@@ -1,0 +1,209 @@
+"""Options and steps shared by the commands. Heavy modules are imported inside functions so
+that ``nhiaudit --help`` stays fast and never loads a provider SDK."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from nhiaudit.errors import NhiauditError
+
+if TYPE_CHECKING:
+    from nhiaudit.model import FindingsDocument, Inventory
+    from nhiaudit.settings import Settings
+
+
+class FailOn(StrEnum):
+    critical = "critical"
+    high = "high"
+    medium = "medium"
+    low = "low"
+    info = "info"
+    none = "none"
+
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_ERROR = 2
+
+ANALYSIS = "Analysis"
+OUTPUT = "Output"
+
+# --- option types ---------------------------------------------------------------------------
+
+FormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--format", "-f",
+        help="Output format: table, json or csv.",
+        rich_help_panel=OUTPUT,
+    ),
+]
+OutputOpt = Annotated[
+    Optional[Path],  # noqa: UP045 - typer needs Optional on 3.11
+    typer.Option("--output", "-o", help="Write the report to this file instead of standard output.",
+                 rich_help_panel=OUTPUT, dir_okay=False),
+]
+FailOnOpt = Annotated[
+    FailOn,
+    typer.Option("--fail-on", help="Exit with code 1 when a finding has at least this severity.",
+                 rich_help_panel=OUTPUT, case_sensitive=False),
+]
+MaxRowsOpt = Annotated[
+    int,
+    typer.Option("--max-rows", help="Findings shown in the terminal table (0 = all).", rich_help_panel=OUTPUT,
+                 min=0),
+]
+ConfigOpt = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option("--config", "-c", help="TOML file with [thresholds], [rules] and [environments].",
+                 rich_help_panel=ANALYSIS, dir_okay=False),
+]
+AsOfOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--as-of", help="Judge ages and idle times as of this date (YYYY-MM-DD or ISO time). "
+                 "Default: the inventory's snapshot time, else now.", rich_help_panel=ANALYSIS),
+]
+RotationOpt = Annotated[
+    Optional[int],  # noqa: UP045
+    typer.Option("--rotation-days", help="Credential rotation limit in days [default: 90].",
+                 rich_help_panel=ANALYSIS, min=1),
+]
+CredUnusedOpt = Annotated[
+    Optional[int],  # noqa: UP045
+    typer.Option("--credential-unused-days", help="Days without use before an active credential is unused "
+                 "[default: 45].", rich_help_panel=ANALYSIS, min=1),
+]
+IdentityUnusedOpt = Annotated[
+    Optional[int],  # noqa: UP045
+    typer.Option("--identity-unused-days", help="Days without activity before an identity is unused "
+                 "[default: 90].", rich_help_panel=ANALYSIS, min=1),
+]
+ProviderOwnedOpt = Annotated[
+    bool,
+    typer.Option("--include-provider-owned", help="Also analyze provider-owned identities (service-linked "
+                 "roles, service agents).", rich_help_panel=ANALYSIS),
+]
+RuleOpt = Annotated[
+    Optional[list[str]],  # noqa: UP045
+    typer.Option("--rule", help="Run only this rule (repeatable).", rich_help_panel=ANALYSIS),
+]
+DisableRuleOpt = Annotated[
+    Optional[list[str]],  # noqa: UP045
+    typer.Option("--disable-rule", help="Skip this rule (repeatable).", rich_help_panel=ANALYSIS),
+]
+
+
+@dataclass
+class AnalysisOptions:
+    config: Path | None = None
+    as_of: str | None = None
+    rotation_days: int | None = None
+    credential_unused_days: int | None = None
+    identity_unused_days: int | None = None
+    include_provider_owned: bool = False
+    rules: list[str] | None = None
+    disabled_rules: list[str] | None = None
+
+    def settings(self) -> Settings:
+        from nhiaudit.settings import load_settings
+
+        base = load_settings(self.config)
+        disabled = [*base.disabled_rules, *(self.disabled_rules or [])]
+        return base.override(
+            rotation_days=self.rotation_days,
+            credential_unused_days=self.credential_unused_days,
+            identity_unused_days=self.identity_unused_days,
+            include_provider_owned=self.include_provider_owned or None,
+            disabled_rules=disabled,
+        )
+
+    def as_of_time(self) -> datetime | None:
+        return parse_as_of(self.as_of)
+
+
+@dataclass
+class OutputOptions:
+    format: str = "table"
+    output: Path | None = None
+    fail_on: FailOn = FailOn.none
+    max_rows: int = 50
+
+
+def parse_as_of(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise NhiauditError(f"--as-of: not a date or ISO time: {value!r}") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+# --- steps ------------------------------------------------------------------------------------
+
+
+def run_analysis(inventory: Inventory, options: AnalysisOptions) -> FindingsDocument:
+    from nhiaudit.analyzer import analyze
+
+    return analyze(inventory, options.settings(), as_of=options.as_of_time(), only_rules=options.rules)
+
+
+def exit_code(doc: FindingsDocument, fail_on: FailOn) -> int:
+    if fail_on == FailOn.none:
+        return EXIT_OK
+    from nhiaudit.model import Severity
+
+    threshold = Severity(fail_on.value).rank
+    failing = any(f.severity.rank >= threshold for f in doc.findings if f.suppression is None)
+    return EXIT_FINDINGS if failing else EXIT_OK
+
+
+def emit_report(doc: FindingsDocument, options: OutputOptions) -> int:
+    """Render the report where asked and return the exit code for --fail-on."""
+    from nhiaudit.report import ReportOptions, get_reporter
+
+    reporter = get_reporter(options.format)
+    report_options = ReportOptions(max_rows=options.max_rows)
+    if options.output is None:
+        reporter.render(doc, sys.stdout, report_options)
+    else:
+        report_options.color = False
+        report_options.width = 140
+        write_text(options.output, lambda fh: reporter.render(doc, fh, report_options))
+        counts = ", ".join(f"{n} {s}" for s, n in doc.summary.by_severity.items() if n)
+        typer.echo(
+            f"wrote {doc.summary.total} findings ({counts or 'none'}) as {reporter.name} to {options.output}",
+            err=True,
+        )
+    return exit_code(doc, options.fail_on)
+
+
+def write_text(path: Path, writer: object) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", encoding="utf-8", newline="") as fh:
+            writer(fh)  # type: ignore[operator]
+    except OSError as exc:
+        raise NhiauditError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def write_inventory(inventory: Inventory, output: Path | None) -> None:
+    from nhiaudit.model import dump_json
+
+    text = dump_json(inventory)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    write_text(output, lambda fh: fh.write(text))
+    typer.echo(
+        f"wrote inventory of {len(inventory.identities)} identities, {len(inventory.credentials)} credentials "
+        f"and {len(inventory.policies)} policies to {output}",
+        err=True,
+    )

@@ -74,9 +74,7 @@ def analyze(
         timings[f"rule:{rule.meta.id}"] = round((time.perf_counter() - clock) * 1000, 1)
 
     findings.sort(key=lambda f: (-f.severity.rank, f.rule_id, f.scope, f.identity_name, f.credential_id or ""))
-    incomplete = sorted(
-        {f"{i}: {reason}" for i, a in access.items() for reason in a.incomplete}
-    )
+    incomplete = sorted({f"{i}: {reason}" for i, a in access.items() for reason in a.incomplete})
     warnings = list(dict.fromkeys([*inventory.warnings, *engine_warnings, *ctx.warnings, *incomplete]))
 
     identities = inventory.identities

@@ -135,9 +135,7 @@ class Credential(_Record):
     expires: UtcDatetime | None = None
     last_used: UtcDatetime | None = None
     last_used_service: str | None = None
-    usage_known: bool = Field(
-        False, description="True when last_used is evidence (None then means never used)."
-    )
+    usage_known: bool = Field(False, description="True when last_used is evidence (None then means never used).")
     usage_source: str | None = None
     managed_by: Literal["user", "provider"] = "user"
     attributes: dict[str, Any] = Field(default_factory=dict)

@@ -44,12 +44,12 @@ _THRESHOLD_KEYS = {f.name for f in fields(Settings)} - {"disabled_rules", "envir
 def load_settings(path: Path | None) -> Settings:
     """Settings from an ``nhiaudit.toml`` file::
 
-        [thresholds]
-        rotation_days = 90
-        credential_unused_days = 45
+    [thresholds]
+    rotation_days = 90
+    credential_unused_days = 45
 
-        [rules]
-        disable = ["multiple-active-credentials"]
+    [rules]
+    disable = ["multiple-active-credentials"]
     """
     if path is None:
         return Settings()
@@ -61,8 +61,9 @@ def load_settings(path: Path | None) -> Settings:
         raise InputError(f"malformed TOML: {exc}", source=path) from None
     unknown_sections = set(data) - {"thresholds", "rules", "environments"}
     if unknown_sections:
-        raise InputError(f"unknown section [{sorted(unknown_sections)[0]}] (expected thresholds, rules, environments)",
-                         source=path)
+        raise InputError(
+            f"unknown section [{sorted(unknown_sections)[0]}] (expected thresholds, rules, environments)", source=path
+        )
     values: dict[str, Any] = {}
     for key, value in data.get("thresholds", {}).items():
         if key not in _THRESHOLD_KEYS:

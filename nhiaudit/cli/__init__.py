@@ -108,8 +108,16 @@ def scan(
         raise typer.Exit(EXIT_ERROR)
     from nhiaudit.demo import load_demo
 
-    analysis = AnalysisOptions(config, as_of, rotation_days, credential_unused_days, identity_unused_days,
-                               include_provider_owned, rule, disable_rule)
+    analysis = AnalysisOptions(
+        config,
+        as_of,
+        rotation_days,
+        credential_unused_days,
+        identity_unused_days,
+        include_provider_owned,
+        rule,
+        disable_rule,
+    )
     doc = run_analysis(load_demo(), analysis)
     raise typer.Exit(emit_report(doc, OutputOptions(format, output, fail_on, max_rows)))
 
@@ -139,8 +147,7 @@ def analyze(
     inventory: Annotated[Path, typer.Argument(help="Inventory JSON written by 'nhiaudit collect'.", dir_okay=False)],
     output: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option("--output", "-o", help="Write the findings JSON here instead of standard output.",
-                     dir_okay=False),
+        typer.Option("--output", "-o", help="Write the findings JSON here instead of standard output.", dir_okay=False),
     ] = None,
     config: ConfigOpt = None,
     as_of: AsOfOpt = None,
@@ -158,8 +165,16 @@ def analyze(
     from nhiaudit.model import dump_json, load_inventory
 
     inv = load_inventory(inventory)
-    analysis = AnalysisOptions(config, as_of, rotation_days, credential_unused_days, identity_unused_days,
-                               include_provider_owned, rule, disable_rule)
+    analysis = AnalysisOptions(
+        config,
+        as_of,
+        rotation_days,
+        credential_unused_days,
+        identity_unused_days,
+        include_provider_owned,
+        rule,
+        disable_rule,
+    )
     doc = run_analysis(inv, analysis)
     text = dump_json(doc)
     if output is None:
@@ -171,8 +186,9 @@ def analyze(
 
 @app.command()
 def report(
-    findings: Annotated[Path, typer.Argument(help="Findings JSON written by 'nhiaudit analyze' or 'scan -f json'.",
-                                             dir_okay=False)],
+    findings: Annotated[
+        Path, typer.Argument(help="Findings JSON written by 'nhiaudit analyze' or 'scan -f json'.", dir_okay=False)
+    ],
     format: FormatOpt = "table",
     output: OutputOpt = None,
     fail_on: FailOnOpt = FailOn.none,
@@ -190,9 +206,7 @@ def report(
 
 @app.command()
 def rules(
-    format: Annotated[
-        str, typer.Option("--format", "-f", help="table, json or markdown.")
-    ] = "table",
+    format: Annotated[str, typer.Option("--format", "-f", help="table, json or markdown.")] = "table",
 ) -> None:
     """List every rule: id, severity, OWASP NHI Top 10 and NIST SP 800-207 references.
 

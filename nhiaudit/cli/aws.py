@@ -90,8 +90,16 @@ def register(scan_app: typer.Typer, collect_app: typer.Typer) -> None:
         Example: nhiaudit scan aws --from-file authz.json --credential-report report.csv --fail-on high
         """
         inventory = collect_aws(from_file, credential_report)
-        analysis = AnalysisOptions(config, as_of, rotation_days, credential_unused_days, identity_unused_days,
-                                   include_provider_owned, rule, disable_rule)
+        analysis = AnalysisOptions(
+            config,
+            as_of,
+            rotation_days,
+            credential_unused_days,
+            identity_unused_days,
+            include_provider_owned,
+            rule,
+            disable_rule,
+        )
         doc = run_analysis(inventory, analysis)
         raise typer.Exit(emit_report(doc, OutputOptions(format, output, fail_on, max_rows)))
 

@@ -40,55 +40,85 @@ OUTPUT = "Output"
 FormatOpt = Annotated[
     str,
     typer.Option(
-        "--format", "-f",
+        "--format",
+        "-f",
         help="Output format: table, json or csv.",
         rich_help_panel=OUTPUT,
     ),
 ]
 OutputOpt = Annotated[
     Optional[Path],  # noqa: UP045 - typer needs Optional on 3.11
-    typer.Option("--output", "-o", help="Write the report to this file instead of standard output.",
-                 rich_help_panel=OUTPUT, dir_okay=False),
+    typer.Option(
+        "--output",
+        "-o",
+        help="Write the report to this file instead of standard output.",
+        rich_help_panel=OUTPUT,
+        dir_okay=False,
+    ),
 ]
 FailOnOpt = Annotated[
     FailOn,
-    typer.Option("--fail-on", help="Exit with code 1 when a finding has at least this severity.",
-                 rich_help_panel=OUTPUT, case_sensitive=False),
+    typer.Option(
+        "--fail-on",
+        help="Exit with code 1 when a finding has at least this severity.",
+        rich_help_panel=OUTPUT,
+        case_sensitive=False,
+    ),
 ]
 MaxRowsOpt = Annotated[
     int,
-    typer.Option("--max-rows", help="Findings shown in the terminal table (0 = all).", rich_help_panel=OUTPUT,
-                 min=0),
+    typer.Option("--max-rows", help="Findings shown in the terminal table (0 = all).", rich_help_panel=OUTPUT, min=0),
 ]
 ConfigOpt = Annotated[
     Optional[Path],  # noqa: UP045
-    typer.Option("--config", "-c", help="TOML file with [thresholds], [rules] and [environments].",
-                 rich_help_panel=ANALYSIS, dir_okay=False),
+    typer.Option(
+        "--config",
+        "-c",
+        help="TOML file with [thresholds], [rules] and [environments].",
+        rich_help_panel=ANALYSIS,
+        dir_okay=False,
+    ),
 ]
 AsOfOpt = Annotated[
     Optional[str],  # noqa: UP045
-    typer.Option("--as-of", help="Judge ages and idle times as of this date (YYYY-MM-DD or ISO time). "
-                 "Default: the inventory's snapshot time, else now.", rich_help_panel=ANALYSIS),
+    typer.Option(
+        "--as-of",
+        help="Judge ages and idle times as of this date (YYYY-MM-DD or ISO time). "
+        "Default: the inventory's snapshot time, else now.",
+        rich_help_panel=ANALYSIS,
+    ),
 ]
 RotationOpt = Annotated[
     Optional[int],  # noqa: UP045
-    typer.Option("--rotation-days", help="Credential rotation limit in days [default: 90].",
-                 rich_help_panel=ANALYSIS, min=1),
+    typer.Option(
+        "--rotation-days", help="Credential rotation limit in days [default: 90].", rich_help_panel=ANALYSIS, min=1
+    ),
 ]
 CredUnusedOpt = Annotated[
     Optional[int],  # noqa: UP045
-    typer.Option("--credential-unused-days", help="Days without use before an active credential is unused "
-                 "[default: 45].", rich_help_panel=ANALYSIS, min=1),
+    typer.Option(
+        "--credential-unused-days",
+        help="Days without use before an active credential is unused [default: 45].",
+        rich_help_panel=ANALYSIS,
+        min=1,
+    ),
 ]
 IdentityUnusedOpt = Annotated[
     Optional[int],  # noqa: UP045
-    typer.Option("--identity-unused-days", help="Days without activity before an identity is unused "
-                 "[default: 90].", rich_help_panel=ANALYSIS, min=1),
+    typer.Option(
+        "--identity-unused-days",
+        help="Days without activity before an identity is unused [default: 90].",
+        rich_help_panel=ANALYSIS,
+        min=1,
+    ),
 ]
 ProviderOwnedOpt = Annotated[
     bool,
-    typer.Option("--include-provider-owned", help="Also analyze provider-owned identities (service-linked "
-                 "roles, service agents).", rich_help_panel=ANALYSIS),
+    typer.Option(
+        "--include-provider-owned",
+        help="Also analyze provider-owned identities (service-linked roles, service agents).",
+        rich_help_panel=ANALYSIS,
+    ),
 ]
 RuleOpt = Annotated[
     Optional[list[str]],  # noqa: UP045

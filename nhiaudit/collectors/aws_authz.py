@@ -185,7 +185,9 @@ class AuthzConverter:
         if boundary:
             _require(boundary, ("PermissionsBoundaryArn",), f"{here}.PermissionsBoundary")
             att = {"PolicyArn": boundary["PermissionsBoundaryArn"]}
-            self.out.grants.append(self._managed_grant(identity_id, att, "boundary", None, f"{here}.PermissionsBoundary"))
+            self.out.grants.append(
+                self._managed_grant(identity_id, att, "boundary", None, f"{here}.PermissionsBoundary")
+            )
 
     # --- groups, roles, users ----------------------------------------------------------------
 
@@ -208,7 +210,9 @@ class AuthzConverter:
             is_nhi, provider_owned, classification = _classify_role(path, trusts)
             last_used_raw = role.get("RoleLastUsed") or {}
             last_used = parse_time(last_used_raw.get("LastUsedDate"), where=f"{here}.RoleLastUsed")
-            profiles = [p.get("InstanceProfileName") for p in role.get("InstanceProfileList") or [] if isinstance(p, Mapping)]
+            profiles = [
+                p.get("InstanceProfileName") for p in role.get("InstanceProfileList") or [] if isinstance(p, Mapping)
+            ]
             identity = Identity(
                 id=arn,
                 provider="aws",
@@ -219,7 +223,7 @@ class AuthzConverter:
                 is_nhi=is_nhi,
                 classification=classification,
                 provider_owned=provider_owned,
-                human_signin=False if is_nhi else True,
+                human_signin=not is_nhi,
                 tags=_tags(role.get("Tags")),
                 path=path,
                 description=role.get("Description"),
@@ -303,7 +307,10 @@ class AuthzConverter:
             keys = _truthy(row.get("access_key_1_active")) or _truthy(row.get("access_key_2_active"))
             human_signin = password
             if password and keys:
-                is_nhi, classification = True, "IAM user with a console password and active access keys (human-usable NHI)"
+                is_nhi, classification = (
+                    True,
+                    "IAM user with a console password and active access keys (human-usable NHI)",
+                )
             elif password:
                 is_nhi, classification = False, "IAM user with a console password and no active access keys (a person)"
             elif keys:

@@ -90,8 +90,10 @@ def read_credential_report(path: Path) -> dict[str, dict[str, str]]:
     rows: dict[str, dict[str, str]] = {}
     for n, row in enumerate(reader, 2):
         if None in row or any(v is None for v in row.values()):
-            raise InputError(f"line {n} has {'more' if None in row else 'fewer'} fields than the header "
-                             "(the file may be truncated)", source=path)
+            raise InputError(
+                f"line {n} has {'more' if None in row else 'fewer'} fields than the header (the file may be truncated)",
+                source=path,
+            )
         arn = row["arn"]
         if not arn:
             raise InputError(f"line {n}: empty arn", source=path)

@@ -55,8 +55,9 @@ def load_framework(key: str) -> Framework:
         name=data["name"],
         version=data["version"],
         url=data["url"],
-        requirements=tuple(Requirement(**{k: r[k] for k in ("id", "title", "description", "url")})
-                           for r in data["requirements"]),
+        requirements=tuple(
+            Requirement(**{k: r[k] for k in ("id", "title", "description", "url")}) for r in data["requirements"]
+        ),
     )
 
 

@@ -215,9 +215,7 @@ def compile_document(doc: dict, catalog: AwsActionCatalog, *, where: str) -> Com
         if st.not_action:
             mask = catalog.all_mask & ~mask
         resource_all = _resource_all(st.resources) or st.not_resource
-        self_only = not st.not_resource and all(
-            any(v in r.lower() for v in SELF_VARIABLES) for r in st.resources
-        )
+        self_only = not st.not_resource and all(any(v in r.lower() for v in SELF_VARIABLES) for r in st.resources)
         cs = CompiledStatement(st, mask, resource_all, self_only, tuple(unknown))
         compiled.statements.append(cs)
         if not st.not_action:
@@ -340,18 +338,14 @@ class AwsAccess(EffectiveAccess):
 
         if not allowed_in(self.attached) or fully_denied_in(self.attached):
             return None
-        if self.boundary is not None and (
-            not allowed_in([self.boundary]) or fully_denied_in([self.boundary])
-        ):
+        if self.boundary is not None and (not allowed_in([self.boundary]) or fully_denied_in([self.boundary])):
             return None
         partial = any(
             cs.statement.effect == "Deny" and not cs.full and cs.matches_name(action)
             for ap in self.attached
             for cs in ap.compiled.statements
         )
-        return self._grant_detail(
-            action, lambda cs: cs.matches_name(action), int(partial)
-        )
+        return self._grant_detail(action, lambda cs: cs.matches_name(action), int(partial))
 
 
 # --- the engine ------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 
 from nhiaudit.errors import NhiauditError
-from nhiaudit.report.interface import ReportOptions, Reporter
+from nhiaudit.report.interface import Reporter, ReportOptions
 
 __all__ = ["FORMATS", "ReportOptions", "Reporter", "get_reporter"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TextIO
 
 from nhiaudit.model import Finding, FindingsDocument
-from nhiaudit.report.interface import ReportOptions, Reporter
+from nhiaudit.report.interface import Reporter, ReportOptions
 
 COLUMNS = [
     "fingerprint",

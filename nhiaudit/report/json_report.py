@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TextIO
 
 from nhiaudit.model import FindingsDocument, dump_json
-from nhiaudit.report.interface import ReportOptions, Reporter
+from nhiaudit.report.interface import Reporter, ReportOptions
 
 
 class JsonReporter(Reporter):

@@ -109,7 +109,11 @@ def _table(rules: list[dict]) -> str:
     table.add_column("NIST SP 800-53 / CIS")
     for r in rules:
         table.add_row(
-            r["id"], r["severity"], r["title"], ", ".join(r["owasp_nhi"]), ", ".join(r["nist_800_207"]),
+            r["id"],
+            r["severity"],
+            r["title"],
+            ", ".join(r["owasp_nhi"]),
+            ", ".join(r["nist_800_207"]),
             ", ".join(r["nist_800_53"] + r["cis"]),
         )
     console.print(table)

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from nhiaudit.frameworks import load_framework
 from nhiaudit.model import FindingsDocument, Severity
-from nhiaudit.report.interface import ReportOptions, Reporter
+from nhiaudit.report.interface import Reporter, ReportOptions
 
 SEVERITY_STYLE = {
     "critical": "bold white on red",
@@ -98,9 +98,7 @@ class TableReporter(Reporter):
         console.print(grid)
 
         if summary.riskiest_identities:
-            risky = Table(
-                title="Riskiest identities", box=box.SIMPLE, title_justify="left", show_edge=False
-            )
+            risky = Table(title="Riskiest identities", box=box.SIMPLE, title_justify="left", show_edge=False)
             risky.add_column("Identity", overflow="fold")
             risky.add_column("Scope", no_wrap=True)
             risky.add_column("Score", justify="right")
@@ -108,7 +106,10 @@ class TableReporter(Reporter):
             risky.add_column("Findings", justify="right")
             for r in summary.riskiest_identities:
                 risky.add_row(
-                    r.identity_name, f"{r.provider} {r.scope}", str(r.score), _sev(r.worst_severity.value),
+                    r.identity_name,
+                    f"{r.provider} {r.scope}",
+                    str(r.score),
+                    _sev(r.worst_severity.value),
                     str(r.findings),
                 )
             console.print(risky)
@@ -141,6 +142,8 @@ class TableReporter(Reporter):
         console.print(table)
         if len(active) > len(shown):
             console.print(
-                Text(f"... {len(active) - len(shown)} more findings: use --format json or csv, or --max-rows 0",
-                     style="dim")
+                Text(
+                    f"... {len(active) - len(shown)} more findings: use --format json or csv, or --max-rows 0",
+                    style="dim",
+                )
             )

@@ -45,9 +45,7 @@ class AdminEquivalent(Rule):
             if verdict.conditional:
                 severity, confidence = Severity.HIGH, Confidence.MEDIUM
                 description += (
-                    " The grant is narrower than unconditional: only under "
-                    + "; ".join(verdict.conditions)
-                    + "."
+                    " The grant is narrower than unconditional: only under " + "; ".join(verdict.conditions) + "."
                 )
             yield self.finding(
                 ctx,

@@ -109,11 +109,7 @@ class AnalysisContext:
         return self._credentials.get(identity_id, [])
 
     def active_programmatic(self, identity_id: str) -> list[Credential]:
-        return [
-            c
-            for c in self.credentials(identity_id)
-            if c.status == "active" and c.kind in PROGRAMMATIC_CREDENTIALS
-        ]
+        return [c for c in self.credentials(identity_id) if c.status == "active" and c.kind in PROGRAMMATIC_CREDENTIALS]
 
     def usage(self, identity_id: str, target_kind: str | None = None) -> list[Usage]:
         records = self._usage.get(identity_id, [])
@@ -157,9 +153,7 @@ class Rule(ABC):
         """Build a finding. ``key`` distinguishes several findings of one rule on one identity."""
         credential_id = credential.id if credential else None
         return Finding(
-            fingerprint=fingerprint(
-                self.meta.id, identity.provider, identity.scope, identity.id, credential_id, key
-            ),
+            fingerprint=fingerprint(self.meta.id, identity.provider, identity.scope, identity.id, credential_id, key),
             rule_id=self.meta.id,
             title=self.meta.title,
             severity=severity or self.meta.severity,

@@ -46,14 +46,18 @@ class IdentityUnused(Rule):
             if used:
                 latest = max(used, key=lambda r: r.last_used)  # type: ignore[arg-type,return-value]
                 idle = ctx.days_since(latest.last_used)
-                since_text = f"was last active {idle} days ago on {iso(latest.last_used)[:10]} ({source_label(latest.source)})"
+                since_text = (
+                    f"was last active {idle} days ago on {iso(latest.last_used)[:10]} ({source_label(latest.source)})"
+                )
                 last_used = latest.last_used
             else:
                 starts = [r.window_start for r in records if r.window_start is not None]
                 window_start = min(starts) if starts else None
-                begin = max(t for t in (identity.created, window_start) if t is not None) if (
-                    identity.created or window_start
-                ) else None
+                begin = (
+                    max(t for t in (identity.created, window_start) if t is not None)
+                    if (identity.created or window_start)
+                    else None
+                )
                 idle = ctx.days_since(begin)
                 last_used = None
                 if identity.created is not None and (window_start is None or identity.created >= window_start):
@@ -81,8 +85,7 @@ class IdentityUnused(Rule):
                     "created": iso(identity.created),
                     "sources": sources,
                     "windows": [
-                        {"source": r.source, "start": iso(r.window_start), "end": iso(r.window_end)}
-                        for r in records
+                        {"source": r.source, "start": iso(r.window_start), "end": iso(r.window_end)} for r in records
                     ],
                     "admin_equivalent": access is not None and access.admin is not None,
                 },

@@ -44,9 +44,7 @@ class MultipleActiveCredentials(Rule):
                     ctx,
                     identity,
                     key=kind,
-                    description=(
-                        f"{describe(identity)} has {len(creds)} active {kind.replace('_', ' ')}s ({names})."
-                    ),
+                    description=(f"{describe(identity)} has {len(creds)} active {kind.replace('_', ' ')}s ({names})."),
                     evidence={
                         "credential_kind": kind,
                         "credentials": [

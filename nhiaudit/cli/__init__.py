@@ -17,22 +17,15 @@ from nhiaudit.cli import aws as aws_cli
 from nhiaudit.cli.common import (
     EXIT_ERROR,
     AnalysisOptions,
-    AsOfOpt,
-    ConfigOpt,
-    CredUnusedOpt,
-    DisableRuleOpt,
-    FailOn,
-    FailOnOpt,
-    FormatOpt,
-    IdentityUnusedOpt,
-    MaxRowsOpt,
     OutputOpt,
     OutputOptions,
-    ProviderOwnedOpt,
-    RotationOpt,
-    RuleOpt,
+    ScanOptions,
+    analysis_options,
     emit_report,
+    output_options,
     run_analysis,
+    run_scan,
+    scan_options,
     write_inventory,
     write_text,
 )
@@ -79,21 +72,12 @@ def _root(
 
 
 @scan_app.callback()
+@scan_options
 def scan(
     ctx: typer.Context,
     demo: Annotated[bool, typer.Option("--demo", help="Scan the built-in demo environment.")] = False,
-    format: FormatOpt = "table",
-    output: OutputOpt = None,
-    fail_on: FailOnOpt = FailOn.none,
-    max_rows: MaxRowsOpt = 50,
-    config: ConfigOpt = None,
-    as_of: AsOfOpt = None,
-    rotation_days: RotationOpt = None,
-    credential_unused_days: CredUnusedOpt = None,
-    identity_unused_days: IdentityUnusedOpt = None,
-    include_provider_owned: ProviderOwnedOpt = False,
-    rule: RuleOpt = None,
-    disable_rule: DisableRuleOpt = None,
+    *,
+    opts: ScanOptions,
 ) -> None:
     """Collect, analyze and report in one step.
 
@@ -108,18 +92,7 @@ def scan(
         raise typer.Exit(EXIT_ERROR)
     from nhiaudit.demo import load_demo
 
-    analysis = AnalysisOptions(
-        config,
-        as_of,
-        rotation_days,
-        credential_unused_days,
-        identity_unused_days,
-        include_provider_owned,
-        rule,
-        disable_rule,
-    )
-    doc = run_analysis(load_demo(), analysis)
-    raise typer.Exit(emit_report(doc, OutputOptions(format, output, fail_on, max_rows)))
+    raise typer.Exit(run_scan(load_demo(), opts))
 
 
 @collect_app.callback()
@@ -143,20 +116,15 @@ def collect(
 
 
 @app.command()
+@analysis_options
 def analyze(
     inventory: Annotated[Path, typer.Argument(help="Inventory JSON written by 'nhiaudit collect'.", dir_okay=False)],
     output: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option("--output", "-o", help="Write the findings JSON here instead of standard output.", dir_okay=False),
     ] = None,
-    config: ConfigOpt = None,
-    as_of: AsOfOpt = None,
-    rotation_days: RotationOpt = None,
-    credential_unused_days: CredUnusedOpt = None,
-    identity_unused_days: IdentityUnusedOpt = None,
-    include_provider_owned: ProviderOwnedOpt = False,
-    rule: RuleOpt = None,
-    disable_rule: DisableRuleOpt = None,
+    *,
+    opts: AnalysisOptions,
 ) -> None:
     """Analyze an inventory and write findings JSON (stage 2 of 3).
 
@@ -164,18 +132,7 @@ def analyze(
     """
     from nhiaudit.model import dump_json, load_inventory
 
-    inv = load_inventory(inventory)
-    analysis = AnalysisOptions(
-        config,
-        as_of,
-        rotation_days,
-        credential_unused_days,
-        identity_unused_days,
-        include_provider_owned,
-        rule,
-        disable_rule,
-    )
-    doc = run_analysis(inv, analysis)
+    doc = run_analysis(load_inventory(inventory), opts)
     text = dump_json(doc)
     if output is None:
         sys.stdout.write(text)
@@ -185,14 +142,13 @@ def analyze(
 
 
 @app.command()
+@output_options
 def report(
     findings: Annotated[
         Path, typer.Argument(help="Findings JSON written by 'nhiaudit analyze' or 'scan -f json'.", dir_okay=False)
     ],
-    format: FormatOpt = "table",
-    output: OutputOpt = None,
-    fail_on: FailOnOpt = FailOn.none,
-    max_rows: MaxRowsOpt = 50,
+    *,
+    opts: OutputOptions,
 ) -> None:
     """Render a findings file in any format (stage 3 of 3); --fail-on sets the exit code.
 
@@ -200,8 +156,7 @@ def report(
     """
     from nhiaudit.model import load_findings
 
-    doc = load_findings(findings)
-    raise typer.Exit(emit_report(doc, OutputOptions(format, output, fail_on, max_rows)))
+    raise typer.Exit(emit_report(load_findings(findings), opts))
 
 
 @app.command()

@@ -7,26 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from nhiaudit.cli.common import (
-    AnalysisOptions,
-    AsOfOpt,
-    ConfigOpt,
-    CredUnusedOpt,
-    DisableRuleOpt,
-    FailOn,
-    FailOnOpt,
-    FormatOpt,
-    IdentityUnusedOpt,
-    MaxRowsOpt,
-    OutputOpt,
-    OutputOptions,
-    ProviderOwnedOpt,
-    RotationOpt,
-    RuleOpt,
-    emit_report,
-    run_analysis,
-    write_inventory,
-)
+from nhiaudit.cli.common import OutputOpt, ScanOptions, run_scan, scan_options, write_inventory
 from nhiaudit.errors import NhiauditError
 
 if TYPE_CHECKING:
@@ -69,39 +50,13 @@ def collect_aws(from_file: list[Path] | None, credential_report: Path | None) ->
 
 def register(scan_app: typer.Typer, collect_app: typer.Typer) -> None:
     @scan_app.command("aws")
-    def scan_aws(
-        from_file: FromFileOpt = None,
-        credential_report: CredReportOpt = None,
-        format: FormatOpt = "table",
-        output: OutputOpt = None,
-        fail_on: FailOnOpt = FailOn.none,
-        max_rows: MaxRowsOpt = 50,
-        config: ConfigOpt = None,
-        as_of: AsOfOpt = None,
-        rotation_days: RotationOpt = None,
-        credential_unused_days: CredUnusedOpt = None,
-        identity_unused_days: IdentityUnusedOpt = None,
-        include_provider_owned: ProviderOwnedOpt = False,
-        rule: RuleOpt = None,
-        disable_rule: DisableRuleOpt = None,
-    ) -> None:
+    @scan_options
+    def scan_aws(from_file: FromFileOpt = None, credential_report: CredReportOpt = None, *, opts: ScanOptions) -> None:
         """Collect, analyze and report on AWS IAM non-human identities.
 
         Example: nhiaudit scan aws --from-file authz.json --credential-report report.csv --fail-on high
         """
-        inventory = collect_aws(from_file, credential_report)
-        analysis = AnalysisOptions(
-            config,
-            as_of,
-            rotation_days,
-            credential_unused_days,
-            identity_unused_days,
-            include_provider_owned,
-            rule,
-            disable_rule,
-        )
-        doc = run_analysis(inventory, analysis)
-        raise typer.Exit(emit_report(doc, OutputOptions(format, output, fail_on, max_rows)))
+        raise typer.Exit(run_scan(collect_aws(from_file, credential_report), opts))
 
     @collect_app.command("aws")
     def collect_aws_cmd(

@@ -3,12 +3,15 @@ that ``nhiaudit --help`` stays fast and never loads a provider SDK."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -74,7 +77,7 @@ ConfigOpt = Annotated[
     typer.Option(
         "--config",
         "-c",
-        help="TOML file with [thresholds], [rules] and [environments].",
+        help="TOML config file: thresholds, rules and environments sections.",
         rich_help_panel=ANALYSIS,
         dir_okay=False,
     ),
@@ -91,7 +94,7 @@ AsOfOpt = Annotated[
 RotationOpt = Annotated[
     Optional[int],  # noqa: UP045
     typer.Option(
-        "--rotation-days", help="Credential rotation limit in days [default: 90].", rich_help_panel=ANALYSIS, min=1
+        "--rotation-days", help="Credential rotation limit in days (default 90).", rich_help_panel=ANALYSIS, min=1
     ),
 ]
 CredUnusedOpt = Annotated[
@@ -107,7 +110,7 @@ IdentityUnusedOpt = Annotated[
     Optional[int],  # noqa: UP045
     typer.Option(
         "--identity-unused-days",
-        help="Days without activity before an identity is unused [default: 90].",
+        help="Days without activity before an identity is unused (default 90).",
         rich_help_panel=ANALYSIS,
         min=1,
     ),
@@ -176,6 +179,94 @@ def parse_as_of(value: str | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+# --- shared option sets ----------------------------------------------------------------------
+
+ANALYSIS_PARAMS: list[tuple[str, Any, Any]] = [
+    ("config", ConfigOpt, None),
+    ("as_of", AsOfOpt, None),
+    ("rotation_days", RotationOpt, None),
+    ("credential_unused_days", CredUnusedOpt, None),
+    ("identity_unused_days", IdentityUnusedOpt, None),
+    ("include_provider_owned", ProviderOwnedOpt, False),
+    ("rule", RuleOpt, None),
+    ("disable_rule", DisableRuleOpt, None),
+]
+"""(parameter name, annotated type, default) of the analysis options every analyzing command takes."""
+
+OUTPUT_PARAMS: list[tuple[str, Any, Any]] = [
+    ("format", FormatOpt, "table"),
+    ("output", OutputOpt, None),
+    ("fail_on", FailOnOpt, FailOn.none),
+    ("max_rows", MaxRowsOpt, 50),
+]
+"""... and the report options of every reporting command. Add an option here and every
+``scan <provider>``, ``scan --demo`` and ``report`` gets it."""
+
+
+@dataclass
+class ScanOptions:
+    analysis: AnalysisOptions
+    output: OutputOptions
+
+
+def _analysis_from(values: dict[str, Any]) -> AnalysisOptions:
+    return AnalysisOptions(
+        config=values["config"],
+        as_of=values["as_of"],
+        rotation_days=values["rotation_days"],
+        credential_unused_days=values["credential_unused_days"],
+        identity_unused_days=values["identity_unused_days"],
+        include_provider_owned=values["include_provider_owned"],
+        rules=values["rule"],
+        disabled_rules=values["disable_rule"],
+    )
+
+
+def _output_from(values: dict[str, Any]) -> OutputOptions:
+    return OutputOptions(
+        format=values["format"], output=values["output"], fail_on=values["fail_on"], max_rows=values["max_rows"]
+    )
+
+
+def _with_params(
+    func: Callable[..., Any], extra: list[tuple[str, Any, Any]], build: Callable[[dict[str, Any]], Any]
+) -> Callable[..., Any]:
+    """Append shared options to a Typer command; ``func`` receives them built as ``opts``."""
+    own = [p for p in inspect.signature(func, eval_str=True).parameters.values() if p.name != "opts"]
+    names = [name for name, _, _ in extra]
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+        for name, annotation, default in extra
+    ]
+
+    @functools.wraps(func)
+    def wrapper(**kwargs: Any) -> Any:
+        shared = {name: kwargs.pop(name) for name in names}
+        return func(**kwargs, opts=build(shared))
+
+    params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + added
+    wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return wrapper
+
+
+def scan_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator: the command takes every analysis and output option, as ``opts: ScanOptions``."""
+    return _with_params(
+        func, ANALYSIS_PARAMS + OUTPUT_PARAMS, lambda v: ScanOptions(_analysis_from(v), _output_from(v))
+    )
+
+
+def analysis_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator: the command takes every analysis option, as ``opts: AnalysisOptions``."""
+    return _with_params(func, ANALYSIS_PARAMS, _analysis_from)
+
+
+def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator: the command takes every output option, as ``opts: OutputOptions``."""
+    return _with_params(func, OUTPUT_PARAMS, _output_from)
+
+
 # --- steps ------------------------------------------------------------------------------------
 
 
@@ -183,6 +274,11 @@ def run_analysis(inventory: Inventory, options: AnalysisOptions) -> FindingsDocu
     from nhiaudit.analyzer import analyze
 
     return analyze(inventory, options.settings(), as_of=options.as_of_time(), only_rules=options.rules)
+
+
+def run_scan(inventory: Inventory, opts: ScanOptions) -> int:
+    """Analyze an inventory and report on it; returns the exit code."""
+    return emit_report(run_analysis(inventory, opts.analysis), opts.output)
 
 
 def exit_code(doc: FindingsDocument, fail_on: FailOn) -> int:

@@ -101,7 +101,7 @@ CredUnusedOpt = Annotated[
     Optional[int],  # noqa: UP045
     typer.Option(
         "--credential-unused-days",
-        help="Days without use before an active credential is unused [default: 45].",
+        help="Days without use before an active credential is unused (default 45).",
         rich_help_panel=ANALYSIS,
         min=1,
     ),

@@ -1,5 +1,6 @@
 """Offline AWS import: authorization-details JSON (one document or several page files) and,
-optionally, the IAM credential report (CSV, or the JSON of ``aws iam get-credential-report``).
+optionally, the IAM credential report (CSV, or the JSON of ``aws iam get-credential-report``)
+and the organization's accounts (the JSON of ``aws organizations list-accounts``).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import binascii
 import csv
 import io
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ from typing import Any
 from nhiaudit.collectors.aws_authz import CREDENTIAL_REPORT_COLUMNS, USER_RULES, AuthzConverter
 from nhiaudit.collectors.interface import Collector
 from nhiaudit.errors import InputError, PolicyError
-from nhiaudit.model import CoverageGap, Inventory, Source, load_json_file, utcnow
+from nhiaudit.model import CoverageGap, Inventory, Scope, Source, load_json_file, utcnow
 
 LIST_KEYS = ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies")
 ID_KEYS = {"UserDetailList": "Arn", "GroupDetailList": "Arn", "RoleDetailList": "Arn", "Policies": "Arn"}
@@ -101,6 +103,47 @@ def read_credential_report(path: Path) -> dict[str, dict[str, str]]:
     return rows
 
 
+ORG_ARN_RE = re.compile(r"^arn:aws[a-z-]*:organizations::\d{12}:account/(o-[a-z0-9]+)/\d{12}$")
+
+
+def read_organization_accounts(path: Path) -> list[Scope]:
+    """Accounts of the organization from ``aws organizations list-accounts`` (pages merged by the CLI).
+
+    Each account may also carry ``Tags`` (a list of ``{"Key", "Value"}``, as written by
+    ``aws organizations list-tags-for-resource``) for environment mapping.
+    """
+    data = load_json_file(path)
+    accounts = data.get("Accounts") if isinstance(data, dict) else None
+    if not isinstance(accounts, list):
+        raise InputError(
+            "not an 'aws organizations list-accounts' export: expected an object with an Accounts list", source=path
+        )
+    scopes: list[Scope] = []
+    for n, account in enumerate(accounts):
+        if not isinstance(account, dict) or not isinstance(account.get("Id"), str):
+            raise InputError(f"Accounts[{n}]: missing Id", source=path)
+        account_id = account["Id"]
+        if not re.fullmatch(r"\d{12}", account_id):
+            raise InputError(f"Accounts[{n}]: Id {account_id!r} is not a 12-digit account id", source=path)
+        tags = account.get("Tags") or []
+        if not isinstance(tags, list) or not all(isinstance(t, dict) and "Key" in t for t in tags):
+            raise InputError(f"Accounts[{n}]: Tags must be a list of {{Key, Value}} objects", source=path)
+        org = ORG_ARN_RE.match(str(account.get("Arn", "")))
+        scopes.append(
+            Scope(
+                provider="aws",
+                id=account_id,
+                kind="aws.account",
+                name=account.get("Name"),
+                parent=org.group(1) if org else None,
+                tags={str(t["Key"]): str(t.get("Value", "")) for t in tags},
+                in_organization=True,
+                attributes={"status": account["Status"]} if account.get("Status") else {},
+            )
+        )
+    return scopes
+
+
 class AwsExportCollector(Collector):
     provider = "aws"
 
@@ -111,18 +154,21 @@ class AwsExportCollector(Collector):
         *,
         snapshot_time: datetime | None = None,
         method: str = "offline",
+        organization_accounts: Path | None = None,
     ) -> None:
         self.authorization_files = authorization_files
         self.credential_report = credential_report
+        self.organization_accounts = organization_accounts
         self.snapshot_time = snapshot_time
         self.method = method
 
     def collect(self) -> Inventory:
         details = read_authorization_details(self.authorization_files)
         report = read_credential_report(self.credential_report) if self.credential_report else None
+        scopes = read_organization_accounts(self.organization_accounts) if self.organization_accounts else []
         where = ", ".join(p.name for p in self.authorization_files)
         snapshot = self.snapshot_time or utcnow()
-        converter = AuthzConverter(where=where, snapshot=snapshot)
+        converter = AuthzConverter(where=where, snapshot=snapshot, org_accounts={s.id for s in scopes})
         try:
             converter.add_policies(details["Policies"])
             converter.add_groups(details["GroupDetailList"])
@@ -179,6 +225,8 @@ class AwsExportCollector(Collector):
         inputs = [str(p) for p in self.authorization_files]
         if self.credential_report:
             inputs.append(str(self.credential_report))
+        if self.organization_accounts:
+            inputs.append(str(self.organization_accounts))
         return Inventory(
             snapshot_time=self.snapshot_time,
             sources=[
@@ -193,6 +241,7 @@ class AwsExportCollector(Collector):
             trusts=out.trusts,
             coverage=coverage,
             warnings=out.warnings,
+            scopes=scopes,
         )
 
 

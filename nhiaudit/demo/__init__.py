@@ -28,11 +28,13 @@ def _load_aws_export(source: dict[str, Any], root: Path, snapshot: datetime) -> 
     from nhiaudit.collectors.aws_export import AwsExportCollector
 
     report = source.get("credential_report")
+    accounts = source.get("organization_accounts")
     return AwsExportCollector(
         [root / p for p in source["authorization_details"]],
         root / report if report else None,
         snapshot_time=snapshot,
         method="demo",
+        organization_accounts=root / accounts if accounts else None,
     ).collect()
 
 

@@ -1,11 +1,13 @@
-"""admin-equivalent: an NHI that can do everything (or grant itself everything)."""
+"""admin-equivalent: an NHI that can do everything (or grant itself everything), itself or by
+becoming another identity that can (assuming a role, impersonating a service account, ...)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from nhiaudit.model import Confidence, Finding, Severity
+from nhiaudit.model import Confidence, Finding, Identity, Severity
 from nhiaudit.rules.base import AnalysisContext, Rule, RuleMeta, describe
+from nhiaudit.trust.context import AdminPath, admin_paths, node_label, path_evidence, path_text
 
 
 class AdminEquivalent(Rule):
@@ -20,12 +22,17 @@ class AdminEquivalent(Rule):
             "boundaries, so an admin policy that is capped or cancelled is not reported; one granted "
             "through NotAction (allow everything except a few actions) is. 'Equivalent' means at least "
             "90% of all catalog actions including every IAM permissions-management action: such an "
-            "identity can grant itself the rest."
+            "identity can grant itself the rest. An identity that can become an admin-equivalent identity "
+            "(assume its role, impersonate it, pass it to compute it controls, create its keys, own it) is "
+            "admin-equivalent too: the finding shows the path, step by step. Paths that need a condition "
+            "nhiaudit cannot evaluate are reported with high severity and medium confidence."
         ),
         remediation=(
             "Replace the admin grant with a policy limited to the services and actions this identity "
             "actually uses (start from its usage data). If broad rights are truly required, cap them with "
-            "a permissions boundary, restrict who can use or assume the identity, and alert on its use."
+            "a permissions boundary, restrict who can use or assume the identity, and alert on its use. For a "
+            "path, break its weakest step: narrow the trust or binding that lets this identity become the next "
+            "one, or the permission it uses to do so."
         ),
         owasp_nhi=("NHI5:2025",),
         nist_800_207=("Tenet 3", "Tenet 6"),
@@ -34,9 +41,13 @@ class AdminEquivalent(Rule):
     )
 
     def check(self, ctx: AnalysisContext) -> Iterator[Finding]:
+        paths = admin_paths(ctx)
         for identity in ctx.nhis():
             access = ctx.access.get(identity.id)
             if access is None or access.admin is None:
+                path = paths.get(identity.id)
+                if path is not None and not identity.disabled:
+                    yield self._via_path(ctx, identity, path)
                 continue
             verdict = access.admin
             policies = ", ".join(verdict.policies)
@@ -64,3 +75,32 @@ class AdminEquivalent(Rule):
                     "notes": access.notes,
                 },
             )
+
+    def _via_path(self, ctx: AnalysisContext, identity: Identity, path: AdminPath) -> Finding:
+        target = node_label(ctx, path.target)
+        steps = len(path.hops)
+        description = (
+            f"{describe(identity)} is admin-equivalent through {steps} step{'s' if steps > 1 else ''}: it "
+            f"{path_text(ctx, path)}; {target} {path.verdict.reason}, granted by {', '.join(path.verdict.policies)}."
+        )
+        severity, confidence = self.meta.severity, Confidence.HIGH
+        if path.conditional:
+            severity, confidence = Severity.HIGH, Confidence.MEDIUM
+            description += " The path holds only under conditions: " + "; ".join(path.conditions()) + "."
+        return self.finding(
+            ctx,
+            identity,
+            description=description,
+            severity=severity,
+            confidence=confidence,
+            evidence={
+                "level": path.verdict.level,
+                "via": "path",
+                "admin_identity": path.target,
+                "reason": path.verdict.reason,
+                "policies": list(path.verdict.policies),
+                "path": path_evidence(ctx, path),
+                "conditional": path.conditional,
+                "conditions": path.conditions(),
+            },
+        )

@@ -75,6 +75,8 @@ class AnalysisContext:
     as_of: datetime
     access: dict[str, EffectiveAccess]
     warnings: list[str] = field(default_factory=list)
+    memo: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Derived structures several rules share (the trust graph, environments), built once per analysis."""
 
     def __post_init__(self) -> None:
         self._credentials: dict[str, list[Credential]] = defaultdict(list)

@@ -95,11 +95,7 @@ class AwsOidcTrustUnconstrained(Rule):
         if severity is None and not problems:
             return None
         severity = severity or Severity.LOW
-        description = (
-            f"{describe(identity)} trusts {issuer.label} ({trust.source}) and admits {scope.text}: "
-            + "; ".join(problems)
-            + "."
-        )
+        description = f"{describe(identity)} trusts {issuer.label} ({trust.source}): {'; '.join(problems)}."
         note = admin_note(ctx, identity.id)
         if note:
             severity = raised(severity)

@@ -52,7 +52,7 @@ class AwsTrustAnyPrincipal(Rule):
                 severity = self.meta.severity if not weak else Severity.HIGH
                 description = (
                     f"{describe(identity)} can be assumed by any AWS principal in any account: statement "
-                    f"{trust.source} allows {', '.join(trust.actions)} to Principal \"*\""
+                    f'{trust.source} allows {", ".join(trust.actions)} to Principal "*"'
                 )
                 if weak:
                     description += (

@@ -35,6 +35,7 @@ KIND_LABELS = {
     "azure.service_principal": "Service principal",
     "azure.managed_identity": "Managed identity",
     "azure.application": "App registration",
+    "gcp.workload_identity_provider": "Workload identity provider",
 }
 
 

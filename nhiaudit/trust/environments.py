@@ -54,6 +54,7 @@ NON_PRODUCTION_WORDS = frozenset(
 NAME_WORDS = PRODUCTION_WORDS - {"live"} | (NON_PRODUCTION_WORDS - {"int", "lab", "demo", "perf", "tst", "stage"})
 """Words trusted in names (short or ambiguous words such as 'int' or 'live' are not)."""
 _SPLIT = re.compile(r"[^a-z0-9]+")
+SUBJECT_ENV_RE = re.compile(r":environment:([^:*?]+)")
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,8 @@ class Environment:
     """None for an environment the config names but that is neither production nor non-production."""
     how: str
     """Evidence in words: "config [environments] production = '111122223333'", "tag env=prod", ..."""
+    strength: int = 2
+    """2 = config or tag, 1 = the name of an account / project / subscription, 0 = an identity's name."""
 
     @property
     def label(self) -> str:
@@ -88,7 +91,7 @@ def words_in(name: str) -> Environment | None:
     text = name.lower()
     for phrase in ("non-prod", "pre-prod", "non_prod", "pre_prod"):
         if phrase in text:
-            return Environment(phrase.replace("_", "-"), False, f"name {name!r}")
+            return Environment(phrase.replace("_", "-"), False, f"name {name!r}", 1)
     found: set[bool] = set()
     word_hit = ""
     for word in _SPLIT.split(text):
@@ -99,7 +102,7 @@ def words_in(name: str) -> Environment | None:
                 word_hit = word
     if len(found) == 1:
         production = found.pop()
-        return Environment("production" if production else word_hit, production, f"name {name!r}")
+        return Environment("production" if production else word_hit, production, f"name {name!r}", 1)
     return None
 
 
@@ -155,7 +158,7 @@ class EnvironmentResolver:
                 if text:
                     found = words_in(text)
                     if found:
-                        found = Environment(found.name, found.production, f"{_scope_word(provider)} {found.how}")
+                        found = Environment(found.name, found.production, f"{_scope_word(provider)} {found.how}", 1)
                         break
         self._scope_cache[key] = found
         return found
@@ -170,8 +173,18 @@ class EnvironmentResolver:
         if found is None:
             words = words_in(identity.name)
             if words:
-                found = Environment(words.name, words.production, f"identity {words.how}")
+                found = Environment(words.name, words.production, f"identity {words.how}", 0)
         return found
+
+    def of_subject(self, subject: str) -> Environment | None:
+        """A GitHub Actions deployment environment in an OIDC subject (``...:environment:staging``)."""
+        match = SUBJECT_ENV_RE.search(subject)
+        if not match:
+            return None
+        kind = classify_name(match.group(1))
+        if kind is None:
+            return None
+        return Environment(match.group(1).lower(), kind, f"deployment environment in subject {subject!r}")
 
     def of_principal(
         self, provider: str, principal_id: str, name: str | None, scope_id: str | None
@@ -183,7 +196,7 @@ class EnvironmentResolver:
         if found is None and name:
             words = words_in(name)
             if words:
-                found = Environment(words.name, words.production, f"principal {words.how}")
+                found = Environment(words.name, words.production, f"principal {words.how}", 0)
         return found
 
 

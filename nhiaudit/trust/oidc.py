@@ -19,6 +19,8 @@ organization ``acme-attacker``.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -132,7 +134,14 @@ class SubjectScope:
 def analyze_subject(issuer: Issuer, subject: str | None, *, wildcard: bool) -> SubjectScope:
     """Breadth of one subject value (``wildcard`` = ``*`` and ``?`` are wildcards, as in StringLike)."""
     if subject is None:
-        return SubjectScope(Breadth.ANY, "no subject condition: every workload of the issuer")
+        who = {
+            "github": "any workflow of any repository" + (" on GitHub" if issuer.multi_tenant else " of the enterprise"),
+            "gitlab": "any pipeline of any project" + (" on gitlab.com" if issuer.multi_tenant else " of the instance"),
+            "terraform": "any run of any Terraform Cloud workspace, in any organization",
+            "eks": "any Kubernetes service account of the cluster",
+            "kubernetes": "any Kubernetes service account of the cluster",
+        }.get(issuer.platform, "any subject the issuer signs tokens for")
+        return SubjectScope(Breadth.ANY, f"no subject condition: {who} can use it")
     value = subject.strip()
     if not wildcard and has_wildcard(value):
         return SubjectScope(
@@ -306,3 +315,83 @@ def _kubernetes(value: str, wc: bool) -> SubjectScope:
     if name is None or (wc and has_wildcard(name)):
         return SubjectScope(Breadth.REPOSITORY_SET, f"{value!r}: every service account of namespace {namespace}")
     return SubjectScope(Breadth.PINNED, f"service account {namespace}/{name}")
+
+
+# --- attribute conditions (GCP workload identity federation, CEL) ----------------------------
+
+OWNER_ATTRIBUTES = {
+    "github": ("repository_owner", "repository_owner_id", "enterprise", "enterprise_id"),
+    "gitlab": ("namespace_path", "namespace_id"),
+    "terraform": ("terraform_organization_name", "terraform_organization_id"),
+}
+WORKLOAD_ATTRIBUTES = {
+    "github": ("repository", "repository_id", "job_workflow_ref", "workflow_ref"),
+    "gitlab": ("project_path", "project_id"),
+    "terraform": ("terraform_workspace_id", "terraform_workspace_name", "terraform_full_workspace"),
+    "eks": (),
+    "kubernetes": (),
+}
+_EQ = re.compile(r"\b(assertion|attribute)\.([A-Za-z_][A-Za-z0-9_]*)\s*==\s*(['\"])(.*?)\3")
+_EQ_REVERSED = re.compile(r"(['\"])(.*?)\1\s*==\s*(assertion|attribute)\.([A-Za-z_][A-Za-z0-9_]*)")
+_STARTS = re.compile(r"\b(assertion|attribute)\.([A-Za-z_][A-Za-z0-9_]*)\.startsWith\(\s*(['\"])(.*?)\3\s*\)")
+_IN = re.compile(r"\b(assertion|attribute)\.([A-Za-z_][A-Za-z0-9_]*)\s+in\s+\[([^\]]*)\]")
+_LITERAL = re.compile(r"(['\"])(.*?)\1")
+
+
+def analyze_attribute_condition(expression: str | None, issuer: Issuer) -> SubjectScope:
+    """Breadth of a workload identity provider's attribute condition (a CEL expression).
+
+    Comparisons with ``==``, ``in [...]`` and ``.startsWith(...)`` on identity attributes are
+    read (``assertion.repository_owner == 'acme'``, ``assertion.sub.startsWith('repo:acme/')``).
+    Comparisons joined by ``&&`` narrow each other; with ``||`` the broadest one counts.
+    """
+    text = (expression or "").strip()
+    if not text:
+        return SubjectScope(Breadth.ANY, "no attribute condition: every identity the issuer signs tokens for")
+    found: list[SubjectScope] = []
+    for attr, value, prefix in _comparisons(text):
+        scope = _attribute_scope(issuer, attr, value, prefix)
+        if scope is not None:
+            found.append(scope)
+    if not found:
+        return SubjectScope(
+            Breadth.ANY,
+            f"attribute condition {text!r} does not restrict the repository, project or organization",
+        )
+    if "||" in text:
+        worst = max(found, key=lambda s: s.breadth)
+        return SubjectScope(worst.breadth, worst.explanation, worst.owner, worst.repository, ("alternatives (||)",))
+    return min(found, key=lambda s: s.breadth)
+
+
+def _comparisons(text: str) -> Iterator[tuple[str, str, bool]]:
+    """(attribute, value, is_prefix) for each positive comparison."""
+    for match in _EQ.finditer(text):
+        yield match.group(2), match.group(4), False
+    for match in _EQ_REVERSED.finditer(text):
+        yield match.group(4), match.group(2), False
+    for match in _STARTS.finditer(text):
+        yield match.group(2), match.group(4), True
+    for match in _IN.finditer(text):
+        for literal in _LITERAL.finditer(match.group(3)):
+            yield match.group(2), literal.group(2), False
+
+
+def _attribute_scope(issuer: Issuer, attr: str, value: str, prefix: bool) -> SubjectScope | None:
+    attr = attr.lower()
+    if attr in ("sub", "subject"):
+        return analyze_subject(issuer, value + ("*" if prefix else ""), wildcard=prefix)
+    owners = OWNER_ATTRIBUTES.get(issuer.platform, ())
+    workloads = WORKLOAD_ATTRIBUTES.get(issuer.platform, ())
+    if attr in owners:
+        if prefix:
+            return SubjectScope(Breadth.OTHER_OWNERS, f"{attr} only has to start with {value!r}", owner=value)
+        return SubjectScope(Breadth.OWNER, f"{attr} == {value!r}: every repository of {value}", owner=value)
+    if attr in workloads:
+        owner = value.split("/", 1)[0]
+        if prefix:
+            if "/" not in value:
+                return SubjectScope(Breadth.OTHER_OWNERS, f"{attr} only has to start with {value!r}", owner=owner)
+            return SubjectScope(Breadth.REPOSITORY_SET, f"{attr} starts with {value!r}", owner=owner)
+        return SubjectScope(Breadth.ANY_REF, f"{attr} == {value!r}", owner=owner, repository=value)
+    return None

@@ -34,7 +34,7 @@ class AzureFederatedCredentialBroad(Rule):
             "breadth comes from what the subject names: 'repo:ORG/REPO:pull_request' admits every pull request, "
             "a subject without a branch or environment (possible with GitHub's customized subject templates) "
             "every workflow of the repository, 'repository_owner:ORG' every repository of the organization. "
-            "Flexible credentials with a claims-matching expression ('claims[\"sub\"] matches \"repo:ORG/*\"') "
+            'Flexible credentials with a claims-matching expression (\'claims["sub"] matches "repo:ORG/*"\') '
             "are judged by their pattern. An audience other than api://AzureADTokenExchange lets tokens minted "
             "for another relying party (an AWS role, say) be replayed here (medium). Pinning a repository and a "
             "branch or deployment environment, a Terraform workspace, or a Kubernetes service account is clean."

@@ -134,9 +134,10 @@ class SubjectScope:
 def analyze_subject(issuer: Issuer, subject: str | None, *, wildcard: bool) -> SubjectScope:
     """Breadth of one subject value (``wildcard`` = ``*`` and ``?`` are wildcards, as in StringLike)."""
     if subject is None:
+        everyone = issuer.multi_tenant
         who = {
-            "github": "any workflow of any repository" + (" on GitHub" if issuer.multi_tenant else " of the enterprise"),
-            "gitlab": "any pipeline of any project" + (" on gitlab.com" if issuer.multi_tenant else " of the instance"),
+            "github": "any workflow of any repository" + (" on GitHub" if everyone else " of the enterprise"),
+            "gitlab": "any pipeline of any project" + (" on gitlab.com" if everyone else " of the instance"),
             "terraform": "any run of any Terraform Cloud workspace, in any organization",
             "eks": "any Kubernetes service account of the cluster",
             "kubernetes": "any Kubernetes service account of the cluster",

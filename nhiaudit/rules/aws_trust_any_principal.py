@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from nhiaudit.model import Confidence, Finding, Severity
 from nhiaudit.rules.base import AnalysisContext, Rule, RuleMeta, describe
 from nhiaudit.trust.aws_conditions import WEAK_NARROWING_KEYS, condition_tests, narrows_principal
-from nhiaudit.trust.aws_trust import grants_assume
+from nhiaudit.trust.aws_trust import grants_assume, statement_label
 from nhiaudit.trust.context import admin_evidence, admin_note, raised
 
 
@@ -51,8 +51,8 @@ class AwsTrustAnyPrincipal(Rule):
                 ignored = [t for t in tests if t not in weak]
                 severity = self.meta.severity if not weak else Severity.HIGH
                 description = (
-                    f"{describe(identity)} can be assumed by any AWS principal in any account: statement "
-                    f'{trust.source} allows {", ".join(trust.actions)} to Principal "*"'
+                    f"{describe(identity)} can be assumed by any AWS principal in any account: trust policy "
+                    f'{statement_label(trust)} allows {", ".join(trust.actions)} to Principal "*"'
                 )
                 if weak:
                     description += (

@@ -8,6 +8,7 @@ from nhiaudit.catalogs.privesc import CATEGORY_RANK, PrivescPath, load_paths
 from nhiaudit.model import Confidence, Finding, Severity
 from nhiaudit.policy.effective import EffectiveAccess, PermissionGrant
 from nhiaudit.rules.base import AnalysisContext, Rule, RuleMeta, describe
+from nhiaudit.trust.context import admin_paths
 
 WEAK_PATHS = frozenset({"sts-001"})
 """Paths that escalate only if some other principal's trust admits this one (see trust rules)."""
@@ -39,10 +40,11 @@ class PrivilegeEscalation(Rule):
     )
 
     def check(self, ctx: AnalysisContext) -> Iterator[Finding]:
+        chained = admin_paths(ctx)
         for identity in ctx.nhis():
             access = ctx.access.get(identity.id)
-            if access is None or access.admin is not None:
-                continue
+            if access is None or access.admin is not None or identity.id in chained:
+                continue  # admin-equivalent, itself or through a path: reported by admin-equivalent
             paths = load_paths(identity.provider)
             matches = [m for m in (self._match(access, path) for path in paths) if m is not None]
             if not matches:

@@ -23,3 +23,9 @@ def confused_deputy_services() -> dict[str, str]:
     """Service principal -> documentation URL, for services that set aws:SourceAccount / aws:SourceArn."""
     text = (resources.files("nhiaudit.trust") / "data" / "aws-confused-deputy-services.json").read_text("utf-8")
     return {k.lower(): v for k, v in json.loads(text)["services"].items()}
+
+
+def statement_label(trust: Trust) -> str:
+    """'statement 2' for statements without a Sid (the collector's name), "statement 'AllowVendor'" otherwise."""
+    source = trust.source or "?"
+    return source if source.startswith("statement ") else f"statement {source!r}"

@@ -82,8 +82,8 @@ class AzureFederatedCredentialBroad(Rule):
             return None
         name = trust.source or conditions.get("name") or trust.principal
         description = (
-            f"{describe(identity)} accepts tokens from {issuer.label} through federated credential {name}, "
-            f"which admits {scope.text}: {'; '.join(problems)}."
+            f"{describe(identity)} accepts tokens from {issuer.label} through federated credential {name}: "
+            f"{'; '.join(problems)}."
         )
         note = admin_note(ctx, identity.id)
         if note:

@@ -112,7 +112,7 @@ class EnvironmentCrossing(Rule):
         for scope in sorted(scopes):
             env = resolver.of_scope(identity.provider, scope)
             if env is not None and not (own is not None and own.how == env.how):
-                places.append(Place("holds grants in", f"{identity.provider} {scope}", env))
+                places.append(Place("holds grants in", resolver.scope_label(identity.provider, scope), env))
         for trust in ctx.trusts(identity.id):
             place = _trusted_from(ctx, resolver, identity, trust)
             if place is not None:

@@ -84,10 +84,9 @@ class GcpWifProviderUnconstrained(Rule):
         if scope.breadth == Breadth.ANY and not public_issuer:
             severity = Severity.HIGH
         subject = "the provider" if identity.id == trust.principal else describe(identity)
-        description = (
-            f"Workload identity provider {trust.principal} ({issuer}) federating into {subject} admits "
-            f"{scope.text}: {scope.explanation}."
-        )
+        description = f"Workload identity provider {trust.principal} ({issuer}) federating into {subject}: "
+        admits = "" if scope.breadth == Breadth.ANY else f"admits {scope.text}: "
+        description += f"{admits}{scope.explanation}."
         note = admin_note(ctx, identity.id) if ctx.identity(identity.id) else None
         if note:
             severity = raised(severity)

@@ -163,6 +163,14 @@ class EnvironmentResolver:
         self._scope_cache[key] = found
         return found
 
+    def scope_label(self, provider: str, scope_id: str) -> str:
+        """'account acme-prod (111122223333)', 'project acme-dev-tools', 'subscription acme-prod (5f1b...)'."""
+        scope = self.scopes.get((provider, scope_id))
+        word = scope.kind.split(".")[-1].replace("_", " ") if scope else _scope_word(provider)
+        if scope and scope.name and scope.name != scope_id:
+            return f"{word} {scope.name} ({scope_id})"
+        return f"{word} {scope_id}"
+
     def of_identity(self, identity: Identity) -> Environment | None:
         """The identity's own environment: config, its tags, its scope, then its name."""
         found = self._config(identity.id, identity.name)

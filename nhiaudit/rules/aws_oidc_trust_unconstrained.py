@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from nhiaudit.model import Confidence, Finding, Identity, Severity, Trust
 from nhiaudit.rules.base import AnalysisContext, Rule, RuleMeta, describe
-from nhiaudit.trust.aws_conditions import ConditionTest, tests_for
+from nhiaudit.trust.aws_conditions import ConditionTest, key_tests
 from nhiaudit.trust.aws_trust import grants_assume
 from nhiaudit.trust.context import admin_evidence, admin_note, raised
 from nhiaudit.trust.oidc import Breadth, Issuer, SubjectScope, analyze_subject, issuer_of
@@ -70,8 +70,8 @@ class AwsOidcTrustUnconstrained(Rule):
         prefix = issuer.host.lower()
         problems: list[str] = []
         severity: Severity | None = None
-        scope = _subject_scope(issuer, tests_for(trust.conditions, f"{prefix}:sub"))
-        aud_tests = [t for t in tests_for(trust.conditions, f"{prefix}:aud") if t.pins(always_present=True)]
+        scope = _subject_scope(issuer, key_tests(trust.conditions, f"{prefix}:sub"))
+        aud_tests = [t for t in key_tests(trust.conditions, f"{prefix}:aud") if t.pins(always_present=True)]
         if issuer.platform == "cognito":
             if not aud_tests:
                 scope = SubjectScope(
@@ -81,7 +81,7 @@ class AwsOidcTrustUnconstrained(Rule):
                 )
             elif scope.breadth == Breadth.ANY:
                 scope = SubjectScope(Breadth.PINNED, "audience pins the identity pool")
-            amr = tests_for(trust.conditions, f"{prefix}:amr")
+            amr = key_tests(trust.conditions, f"{prefix}:amr")
             if any(t.matches("unauthenticated") for t in amr if t.pins(always_present=True)):
                 problems.append("unauthenticated (guest) Cognito identities are admitted")
         if scope.breadth >= Breadth.ANY_REF:

@@ -153,7 +153,7 @@ def condition_tests(conditions: Mapping[str, Any] | None) -> list[ConditionTest]
     return tests
 
 
-def tests_for(conditions: Mapping[str, Any] | None, key: str) -> list[ConditionTest]:
+def key_tests(conditions: Mapping[str, Any] | None, key: str) -> list[ConditionTest]:
     wanted = key.lower()
     return [t for t in condition_tests(conditions) if t.key == wanted]
 

@@ -133,9 +133,9 @@ class EnvironmentResolver:
 
     @staticmethod
     def _tags(tags: dict[str, str], where: str) -> Environment | None:
-        lowered = {k.lower(): v for k, v in tags.items()}
-        for key in ENV_TAG_KEYS:
-            value = lowered.get(key)
+        lowered = {k.lower(): (k, v) for k, v in tags.items()}
+        for wanted in ENV_TAG_KEYS:
+            key, value = lowered.get(wanted, (wanted, ""))
             if value:
                 kind = classify_name(value)
                 if kind is not None:

@@ -277,3 +277,29 @@ def test_org_accounts_needs_from_file() -> None:
     result = run_cli("scan", "aws", "--org-accounts", str(ORG))
     assert result.returncode == 2
     assert "--org-accounts needs --from-file" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("conditions", "expected"),
+    [
+        # STS evaluates these GitHub claims too: ANDed with (here: instead of) the subject
+        ({"StringEquals": {"repository": "acme/api", "ref": "refs/heads/main", "aud": "sts.amazonaws.com"}}, None),
+        ({"StringEquals": {"repository": "acme/api", "aud": "sts.amazonaws.com"}}, Severity.MEDIUM),
+        ({"StringEquals": {"repository_owner": "acme", "aud": "sts.amazonaws.com"}}, Severity.HIGH),
+        (
+            {"StringLike": {"sub": "repo:acme/*"}, "StringEquals": {"repository": "acme/api", "environment": "prod"}},
+            Severity.LOW,
+        ),
+    ],
+)
+def test_other_github_claims_narrow_the_trust(tmp_path: Path, conditions: dict, expected: Severity | None) -> None:
+    doc = json.loads(AUTHZ.read_text())
+    role = next(r for r in doc["RoleDetailList"] if r["RoleName"] == "gh-org-wildcard")
+    prefix = "token.actions.githubusercontent.com"
+    role["AssumeRolePolicyDocument"]["Statement"][0]["Condition"] = {
+        op: {f"{prefix}:{k}": v for k, v in block.items()} for op, block in conditions.items()
+    }
+    doc["RoleDetailList"] = [role]
+    inventory = AwsExportCollector([write_json(tmp_path / "a.json", doc)], snapshot_time=SNAPSHOT).collect()
+    found = run(context(inventory), "aws-oidc-trust-unconstrained")
+    assert [f.severity for f in found] == ([expected] if expected else [])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nhiaudit.trust.oidc import Breadth, analyze_attribute_condition, analyze_subject, issuer_of
+from nhiaudit.trust.oidc import Breadth, analyze_attribute_condition, analyze_subject, claim_scope, issuer_of
 
 GITHUB = issuer_of("arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com")
 GITLAB = issuer_of("https://gitlab.com")
@@ -127,3 +127,25 @@ def test_gitlab_and_terraform_attribute_conditions() -> None:
     assert analyze_attribute_condition("assertion.project_path == 'acme/api'", GITLAB).breadth == Breadth.ANY_REF
     tfc = analyze_attribute_condition("assertion.terraform_organization_name == 'acme'", TFC)
     assert tfc.breadth == Breadth.OWNER
+
+
+@pytest.mark.parametrize(
+    ("claim", "pattern", "wildcard", "breadth"),
+    [
+        ("repository_owner", "acme", False, Breadth.OWNER),
+        ("repository_owner", "acme*", True, Breadth.OTHER_OWNERS),
+        ("repository", "acme/api", False, Breadth.ANY_REF),
+        ("repository", "acme/*", True, Breadth.OWNER),
+        ("repository", "acme/api-*", True, Breadth.REPOSITORY_SET),
+        ("job_workflow_ref", "acme/shared/.github/workflows/deploy.yml@refs/heads/main", False, Breadth.REPOSITORY_SET),
+        ("workflow_ref", "acme/api/.github/workflows/deploy.yml@refs/heads/main", False, Breadth.PINNED),
+    ],
+)
+def test_claim_scopes(claim: str, pattern: str, wildcard: bool, breadth: Breadth) -> None:
+    scope = claim_scope(GITHUB, claim, pattern, wildcard=wildcard)
+    assert scope is not None and scope.breadth == breadth
+
+
+def test_claims_that_do_not_name_the_repository() -> None:
+    assert claim_scope(GITHUB, "ref", "refs/heads/main", wildcard=False) is None
+    assert claim_scope(GITHUB, "repository", "*", wildcard=True) is None

@@ -7,10 +7,13 @@ from collections.abc import Iterator
 
 from nhiaudit.model import Confidence, Finding, Identity, Severity, Trust
 from nhiaudit.rules.base import AnalysisContext, Rule, RuleMeta, describe
-from nhiaudit.trust.aws_conditions import ConditionTest, key_tests
+from nhiaudit.trust.aws_conditions import ConditionTest, condition_tests, has_wildcard, key_tests
 from nhiaudit.trust.aws_trust import grants_assume
 from nhiaudit.trust.context import admin_evidence, admin_note, raised
-from nhiaudit.trust.oidc import Breadth, Issuer, SubjectScope, analyze_subject, issuer_of
+from nhiaudit.trust.oidc import Breadth, Issuer, SubjectScope, analyze_subject, claim_scope, issuer_of
+
+CONTEXT_CLAIMS = frozenset({"ref", "environment", "workflow_ref", "job_workflow_ref"})
+"""Claims that pin the branch, environment or workflow once the repository is pinned."""
 
 SEVERITY = {
     Breadth.ANY: Severity.CRITICAL,
@@ -71,6 +74,7 @@ class AwsOidcTrustUnconstrained(Rule):
         problems: list[str] = []
         severity: Severity | None = None
         scope = _subject_scope(issuer, key_tests(trust.conditions, f"{prefix}:sub"))
+        scope = _narrowed_by_claims(issuer, prefix, trust, scope)
         aud_tests = [t for t in key_tests(trust.conditions, f"{prefix}:aud") if t.pins(always_present=True)]
         if issuer.platform == "cognito":
             if not aud_tests:
@@ -120,6 +124,30 @@ class AwsOidcTrustUnconstrained(Rule):
                 "admin_equivalent": admin_evidence(ctx, identity.id),
             },
         )
+
+
+def _narrowed_by_claims(issuer: Issuer, prefix: str, trust: Trust, scope: SubjectScope) -> SubjectScope:
+    """Other claim keys in the same statement (repository, repository_owner, job_workflow_ref, where STS
+    supports them) are ANDed with the subject: the narrowest wins."""
+    best = scope
+    context: list[str] = []
+    for test in condition_tests(trust.conditions):
+        claim = test.key[len(prefix) + 1 :] if test.key.startswith(f"{prefix}:") else None
+        if claim in (None, "sub", "aud", "amr") or not test.pins(always_present=True):
+            continue
+        if claim in CONTEXT_CLAIMS and not (test.wildcard and any(has_wildcard(v) for v in test.values)):
+            context.append(test.label)
+            continue
+        scopes = [claim_scope(issuer, claim, v, wildcard=test.wildcard) for v in test.values]
+        if any(s is None for s in scopes):
+            continue
+        worst = max((s for s in scopes if s is not None), key=lambda s: s.breadth)
+        if worst.breadth < best.breadth:
+            best = worst
+    if best.breadth == Breadth.ANY_REF and best.repository and context:
+        explanation = f"{best.explanation}, and {'; '.join(context)}"
+        return SubjectScope(Breadth.PINNED, explanation, best.owner, best.repository)
+    return best
 
 
 def _subject_scope(issuer: Issuer, tests: list[ConditionTest]) -> SubjectScope:

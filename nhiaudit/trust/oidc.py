@@ -379,20 +379,41 @@ def _comparisons(text: str) -> Iterator[tuple[str, str, bool]]:
 
 
 def _attribute_scope(issuer: Issuer, attr: str, value: str, prefix: bool) -> SubjectScope | None:
-    attr = attr.lower()
-    if attr in ("sub", "subject"):
-        return analyze_subject(issuer, value + ("*" if prefix else ""), wildcard=prefix)
-    owners = OWNER_ATTRIBUTES.get(issuer.platform, ())
-    workloads = WORKLOAD_ATTRIBUTES.get(issuer.platform, ())
-    if attr in owners:
-        if prefix:
-            return SubjectScope(Breadth.OTHER_OWNERS, f"{attr} only has to start with {value!r}", owner=value)
-        return SubjectScope(Breadth.OWNER, f"{attr} == {value!r}: every repository of {value}", owner=value)
-    if attr in workloads:
-        owner = value.split("/", 1)[0]
-        if prefix:
-            if "/" not in value:
-                return SubjectScope(Breadth.OTHER_OWNERS, f"{attr} only has to start with {value!r}", owner=owner)
-            return SubjectScope(Breadth.REPOSITORY_SET, f"{attr} starts with {value!r}", owner=owner)
-        return SubjectScope(Breadth.ANY_REF, f"{attr} == {value!r}", owner=owner, repository=value)
-    return None
+    return claim_scope(issuer, attr, value + ("*" if prefix else ""), wildcard=prefix)
+
+
+def claim_scope(issuer: Issuer, claim: str, pattern: str, *, wildcard: bool) -> SubjectScope | None:
+    """Breadth admitted by one claim test (``repository_owner == 'acme'``, ``repository like 'acme/*'``);
+    None when the claim does not say which repository, project or organization the token is for."""
+    claim = claim.lower()
+    wc = wildcard and has_wildcard(pattern)
+    if wc and set(pattern) <= {"*", "?"}:
+        return None
+    if claim in ("sub", "subject"):
+        return analyze_subject(issuer, pattern, wildcard=wildcard)
+    if claim in OWNER_ATTRIBUTES.get(issuer.platform, ()):
+        if wc:
+            return SubjectScope(Breadth.OTHER_OWNERS, f"{claim} only has to match {pattern!r}", owner=pattern)
+        return SubjectScope(Breadth.OWNER, f"{claim} = {pattern!r}: every repository of {pattern}", owner=pattern)
+    if claim not in WORKLOAD_ATTRIBUTES.get(issuer.platform, ()):
+        return None
+    owner, slash, rest = pattern.partition("/")
+    if wc and has_wildcard(owner):
+        return SubjectScope(Breadth.OTHER_OWNERS, f"{claim} only has to match {pattern!r}", owner=owner)
+    if not slash:
+        return SubjectScope(Breadth.OWNER, f"{claim} = {pattern!r} names no repository", owner=owner)
+    if claim == "job_workflow_ref":
+        return SubjectScope(
+            Breadth.REPOSITORY_SET,
+            f"{claim} = {pattern!r} pins a reusable workflow, not the repository that calls it",
+            owner=owner,
+        )
+    if wc:
+        name = rest.split("/", 1)[0].split("@", 1)[0]
+        if has_wildcard(name):
+            breadth = Breadth.OWNER if set(name) <= {"*"} else Breadth.REPOSITORY_SET
+            return SubjectScope(breadth, f"{claim} matches {pattern!r}", owner=owner)
+    if claim == "workflow_ref" and not wc:
+        return SubjectScope(Breadth.PINNED, f"{claim} = {pattern!r}", owner=owner)
+    repository = f"{owner}/{rest.split('/', 1)[0].split('@', 1)[0]}"
+    return SubjectScope(Breadth.ANY_REF, f"{claim} = {pattern!r}", owner=owner, repository=repository)

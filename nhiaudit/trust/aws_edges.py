@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from nhiaudit.catalogs.privesc import load_paths
 from nhiaudit.model import Identity, Trust
-from nhiaudit.trust.aws_conditions import condition_tests, like_match
+from nhiaudit.trust.aws_conditions import ConditionTest, condition_tests, has_wildcard, like_match
 from nhiaudit.trust.graph import Edge
 from nhiaudit.trust.principals import aws_account_of
 
@@ -83,20 +83,9 @@ def _conditions(cs: CompiledStatement, context: Mapping[str, str]) -> tuple[bool
     return True, unknown
 
 
-def _negated_hit(test: object, value: str) -> bool:
-    from nhiaudit.trust.aws_conditions import ConditionTest
-
-    assert isinstance(test, ConditionTest)
-    positive = ConditionTest(
-        test.operator,
-        test.key,
-        test.values,
-        test.base.replace("not", "", 1),
-        False,
-        test.if_exists,
-        test.for_all_values,
-        test.wildcard,
-    )
+def _negated_hit(test: ConditionTest, value: str) -> bool:
+    """Whether the value is among those a negated operator excludes."""
+    positive = replace(test, base=test.base.replace("not", "", 1), negated=False)
     return positive.matches(value)
 
 
@@ -148,7 +137,7 @@ def resource_grant(
     return ResourceGrant(tuple(dict.fromkeys(a[0] for a in chosen)), conditional, tuple(conditions))
 
 
-def _trust_conditions(trust: Trust, source: Identity) -> tuple[bool, list[str]]:
+def _trust_conditions(tests: list[ConditionTest], source: Identity) -> tuple[bool, list[str]]:
     """Evaluate the principal keys of a trust statement for a caller; others stay unevaluated."""
     context = {
         "aws:principalarn": source.id,
@@ -156,7 +145,7 @@ def _trust_conditions(trust: Trust, source: Identity) -> tuple[bool, list[str]]:
         "aws:principaltype": "AssumedRole" if source.kind == "aws.role" else "User",
     }
     unknown: list[str] = []
-    for test in condition_tests(trust.conditions):
+    for test in tests:
         if test.key in PRINCIPAL_KEYS:
             value = context[test.key]
             hit = test.matches(value) if not test.negated else not _negated_hit(test, value)
@@ -167,54 +156,86 @@ def _trust_conditions(trust: Trust, source: Identity) -> tuple[bool, list[str]]:
     return True, unknown
 
 
+class ResourceIndex:
+    """Who may perform ``action`` on which resource ARN, for finding candidate sources quickly.
+
+    Sources whose Allow statements name exact ARNs are indexed by ARN; sources with patterns
+    (``*``, ``role/app-*``, variables, NotResource) are candidates for every resource. Each
+    candidate is still verified with ``resource_grant``.
+    """
+
+    def __init__(self, action: str, sources: list[Identity], access: Mapping[str, AwsAccess]) -> None:
+        self.exact: dict[str, list[Identity]] = defaultdict(list)
+        self.broad: list[Identity] = []
+        for source in sources:
+            acc = access.get(source.id)
+            if acc is None or not acc.allows_all([action]):
+                continue
+            idx = acc.catalog.index_of(action)
+            if idx is None:
+                continue
+            exact: set[str] = set()
+            broad = False
+            for ap in acc.attached:
+                for cs in ap.compiled.statements:
+                    if cs.statement.effect != "Allow" or not (cs.mask >> idx) & 1:
+                        continue
+                    if cs.statement.not_resource:
+                        broad = True
+                    for resource in cs.statement.resources:
+                        if has_wildcard(resource) or "${" in resource:
+                            broad = True
+                        else:
+                            exact.add(resource)
+            if broad:
+                self.broad.append(source)
+            else:
+                for resource in exact:
+                    self.exact[resource].append(source)
+
+    def candidates(self, arn: str) -> list[Identity]:
+        return [*self.exact.get(arn, ()), *self.broad]
+
+
 def aws_edges(ctx: AnalysisContext) -> Iterator[Edge]:
     from nhiaudit.policy.aws import AwsAccess
 
     identities = [i for i in ctx.inventory.identities if i.provider == "aws"]
     by_id = {i.id: i for i in identities}
     by_name: dict[tuple[str, str, str], Identity] = {}
-    by_account: dict[str, list[Identity]] = defaultdict(list)
     for identity in identities:
         by_name[(identity.scope, identity.kind, identity.name)] = identity
-        by_account[identity.scope].append(identity)
     # sources only: admin-equivalent identities get no outgoing edges (see graph.py)
     access: dict[str, AwsAccess] = {
         i.id: a for i in identities if isinstance(a := ctx.access.get(i.id), AwsAccess) and a.admin is None
     }
-
-    def can(source: Identity, action: str) -> AwsAccess | None:
-        acc = access.get(source.id)
-        return acc if acc is not None and acc.allows_all([action]) else None
+    sources = [i for i in identities if i.id in access and not i.provider_owned]
 
     roles = [i for i in identities if i.kind == "aws.role"]
+    assumers = ResourceIndex("sts:AssumeRole", sources, access)
     service_roles: dict[str, list[Identity]] = defaultdict(list)
     for role in roles:
         for trust in ctx.trusts(role.id):
             if trust.principal_kind == "service" and _plain_assume(trust):
                 service_roles[trust.principal.lower()].append(role)
-            yield from _assume_edges(role, trust, by_id, by_name, by_account, identities, access)
+            yield from _assume_edges(role, trust, by_id, by_name, assumers, access)
 
     # passing a role to a service the caller can launch
+    passers = ResourceIndex("iam:PassRole", sources, access)
     for path in load_paths("aws"):
         if path.category != "new-passrole" or "iam:PassRole" not in path.required:
             continue
         service = next((p.split(":")[0] for p in path.required if p != "iam:PassRole"), None)
-        principals = PASSROLE_SERVICES.get(service or "", ())
-        targets = [r for p in principals for r in service_roles.get(p, [])]
-        if not targets:
-            continue
-        for source in identities:
-            acc = access.get(source.id)
-            if acc is None or not acc.allows_all(path.required):
-                continue
-            for role in targets:
-                for principal in principals:
-                    if role not in service_roles.get(principal, []):
+        others = [p for p in path.required if p != "iam:PassRole"]
+        for principal in PASSROLE_SERVICES.get(service or "", ()):
+            for role in service_roles.get(principal, []):
+                for source in passers.candidates(role.id):
+                    acc = access[source.id]
+                    if not acc.allows_all(others):
                         continue
                     grant = resource_grant(acc, "iam:PassRole", role.id, source, {"iam:passedtoservice": principal})
                     if grant is None:
                         continue
-                    others = [p for p in path.required if p != "iam:PassRole"]
                     yield Edge(
                         source.id,
                         role.id,
@@ -225,7 +246,6 @@ def aws_edges(ctx: AnalysisContext) -> Iterator[Edge]:
                         conditions=grant.conditions,
                         evidence={"path": path.id, "service": principal, "other_permissions": others},
                     )
-                    break
 
     # credentials of IAM users, trust policies of roles
     principal_actions = (
@@ -235,16 +255,16 @@ def aws_edges(ctx: AnalysisContext) -> Iterator[Edge]:
         ("iam:UpdateAssumeRolePolicy", "aws.role", "rewrite-trust", "can rewrite the trust policy of {target}"),
     )
     for action, kind, edge_kind, how in principal_actions:
-        for source in identities:
-            acc = can(source, action)
-            if acc is None:
+        index = ResourceIndex(action, sources, access)
+        if not index.exact and not index.broad:
+            continue
+        for target in identities:
+            if target.kind != kind or target.provider_owned:
                 continue
-            for target in identities:
-                if target.kind != kind or target.id == source.id or target.scope != source.scope:
+            for source in index.candidates(target.id):
+                if source.id == target.id or source.scope != target.scope:
                     continue
-                if target.provider_owned:
-                    continue
-                grant = resource_grant(acc, action, target.id, source)
+                grant = resource_grant(access[source.id], action, target.id, source)
                 if grant is None:
                     continue
                 yield Edge(
@@ -262,8 +282,7 @@ def _assume_edges(
     trust: Trust,
     by_id: dict[str, Identity],
     by_name: dict[tuple[str, str, str], Identity],
-    by_account: dict[str, list[Identity]],
-    identities: list[Identity],
+    assumers: ResourceIndex,
     access: Mapping[str, AwsAccess],
 ) -> Iterator[Edge]:
     if not _plain_assume(trust):
@@ -276,15 +295,16 @@ def _assume_edges(
         candidates, named = [source], True
     elif kind == "account":
         account = aws_account_of(trust.principal)
-        candidates, named = list(by_account.get(account or "", [])), False
+        candidates, named = [s for s in assumers.candidates(role.id) if s.scope == account], False
     elif kind == "any":
-        candidates, named = list(identities), False
+        candidates, named = assumers.candidates(role.id), False
     else:
         return
+    tests = condition_tests(trust.conditions)
     for source in candidates:
         if source.id == role.id or source.provider_owned:
             continue
-        possible, unknown = _trust_conditions(trust, source)
+        possible, unknown = _trust_conditions(tests, source)
         if not possible:
             continue
         acc = access.get(source.id)

@@ -212,6 +212,10 @@ def _like_regex(pattern: str) -> re.Pattern[str]:
 
 def like_match(pattern: str, value: str) -> bool:
     """``StringLike`` / ``ArnLike`` matching: ``*`` any run of characters, ``?`` one character."""
+    if pattern == "*":
+        return True
+    if "*" not in pattern and "?" not in pattern:
+        return pattern == value
     return _like_regex(pattern).fullmatch(value) is not None
 
 

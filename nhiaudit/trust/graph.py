@@ -74,20 +74,23 @@ class TrustGraph:
     edges_from: dict[str, list[Edge]] = field(default_factory=lambda: defaultdict(list))
     edges_to: dict[str, list[Edge]] = field(default_factory=lambda: defaultdict(list))
     count: int = 0
+    _index: dict[tuple[str, str, str], Edge] = field(default_factory=dict, repr=False)
 
     def add(self, edge: Edge) -> None:
         """Add an edge; of several edges of one kind between two nodes, the unconditional one is kept."""
         if edge.source == edge.target:
             return
-        existing = self.edges_from[edge.source]
-        for n, old in enumerate(existing):
-            if old.target == edge.target and old.kind == edge.kind:
-                if old.conditional and not edge.conditional:
-                    existing[n] = edge
-                    into = self.edges_to[edge.target]
-                    into[into.index(old)] = edge
-                return
-        existing.append(edge)
+        key = (edge.source, edge.target, edge.kind)
+        old = self._index.get(key)
+        if old is not None:
+            if old.conditional and not edge.conditional:
+                self._index[key] = edge
+                out, into = self.edges_from[edge.source], self.edges_to[edge.target]
+                out[out.index(old)] = edge
+                into[into.index(old)] = edge
+            return
+        self._index[key] = edge
+        self.edges_from[edge.source].append(edge)
         self.edges_to[edge.target].append(edge)
         self.count += 1
 

@@ -87,12 +87,20 @@ class AdminEquivalent(Rule):
         if path.conditional:
             severity, confidence = Severity.HIGH, Confidence.MEDIUM
             description += " The path holds only under conditions: " + "; ".join(path.conditions()) + "."
+        first = path.hops[0]
+        remediation = (
+            f"Break the path at its first step: remove what lets this identity become "
+            f"{node_label(ctx, first.target)} ({first.kind}: the trust, binding or permission named in the "
+            f"evidence), or scope it to what is needed. If it must reach {target}, treat it as an administrator: "
+            "cap it with a boundary, restrict who can use it, and alert on its use."
+        )
         return self.finding(
             ctx,
             identity,
             description=description,
             severity=severity,
             confidence=confidence,
+            remediation=remediation,
             evidence={
                 "level": path.verdict.level,
                 "via": "path",

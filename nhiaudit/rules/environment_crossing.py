@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from nhiaudit.model import Confidence, Finding, Identity, Severity, Trust
 from nhiaudit.rules.base import AnalysisContext, Rule, RuleMeta, describe
 from nhiaudit.trust.aws_conditions import condition_tests
-from nhiaudit.trust.context import environments
+from nhiaudit.trust.context import environments, graph
 from nhiaudit.trust.environments import Environment, EnvironmentResolver
 from nhiaudit.trust.principals import aws_account_of, parse_member
 
@@ -22,7 +22,7 @@ AZURE_MG_RE = re.compile(r"/managementGroups/([^/]+)", re.IGNORECASE)
 @dataclass(frozen=True)
 class Place:
     relation: str
-    """identity | holds grants in | trusted from"""
+    """identity | holds grants in | is trusted from | can be impersonated by | is federated to | can become"""
     what: str
     environment: Environment
 
@@ -50,7 +50,8 @@ class EnvironmentCrossing(Rule):
             "then from environment / env / stage tags and labels, then from words such as prod, dev, test or "
             "staging in account, project and subscription names, and last in identity names (low confidence). "
             "A GitHub deployment environment in a federated subject (repo:ORG/REPO:environment:staging) counts "
-            "for the workload it names."
+            "for the workload it names, and an identity that can become another one (assume, impersonate) "
+            "reaches that one's environment."
         ),
         remediation=(
             "Give each environment its own identity: a separate role, service account or managed identity per "
@@ -117,6 +118,11 @@ class EnvironmentCrossing(Rule):
             place = _trusted_from(ctx, resolver, identity, trust)
             if place is not None:
                 places.append(place)
+        for edge in graph(ctx).out(identity.id):
+            target = ctx.identity(edge.target)
+            env = resolver.of_identity(target) if target is not None else None
+            if target is not None and env is not None:
+                places.append(Place("can become", describe(target), env))
         return places
 
 

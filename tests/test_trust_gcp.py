@@ -185,3 +185,15 @@ def test_full_analysis_runs_on_the_fixture() -> None:
         "gcp-wif-provider-unconstrained",
         "environment-crossing",
     } <= rules
+
+
+def test_basic_roles_are_not_impersonation_grants(inventory: Inventory) -> None:
+    target = f"web-app@{PROD}"
+    inventory.trusts = [t for t in inventory.trusts if t.identity_id != target]
+    inventory.trusts.append(
+        inventory.trusts[0].model_copy(
+            update={"identity_id": target, "principal": "user:frank@acme.example", "actions": ["roles/editor"]}
+        )
+    )
+    found = by_identity(run(context(inventory), "gcp-human-sa-impersonation"), "gcp-human-sa-impersonation")
+    assert "web-app" not in found

@@ -11,6 +11,10 @@ from nhiaudit.trust.context import admin_evidence, admin_note, organization, rai
 from nhiaudit.trust.gcp import Power, binding_condition, binding_level, powers
 from nhiaudit.trust.principals import GcpMember, parse_member
 
+BASIC_ROLES = frozenset({"roles/owner", "roles/editor"})
+"""People holding basic roles can act as every service account too, but that is one consequence of an
+over-broad basic role, not a delegation of the service account; the graph still uses it."""
+
 LEVEL_SEVERITY = {
     "project": Severity.HIGH,
     "folder": Severity.HIGH,
@@ -47,7 +51,8 @@ class GcpHumanSaImpersonation(Rule):
         severity=Severity.HIGH,
         rationale=(
             "Users and groups holding Service Account Token Creator, Service Account User or Workload Identity "
-            "User (or a role with the same permissions: getAccessToken, signBlob, signJwt, actAs, key creation) "
+            "User (or a role with the same permissions: getAccessToken, signBlob, signJwt, actAs, key creation; "
+            "the basic Owner and Editor roles are not counted here) "
             "can act as the service account: its actions are then logged as the service account, not as the "
             "person, and its permissions become theirs. Granted on the project (or a folder or the "
             "organization) the right covers every service account in it, which CIS GCP 1.6 forbids (high); "
@@ -82,7 +87,7 @@ class GcpHumanSaImpersonation(Rule):
                     continue
                 if not member.public and org.trust_inside(trust) is False:
                     continue  # an outside person: gcp-cross-boundary-impersonation
-                granted = tuple(powers(trust.actions, ctx.inventory))
+                granted = tuple(p for p in powers(trust.actions, ctx.inventory) if p.action.lower() not in BASIC_ROLES)
                 if not granted:
                     continue
                 level = binding_level(trust)

@@ -194,6 +194,9 @@ SOURCE_LABELS = {
     "aws.credential_report": "IAM credential report",
     "aws.access_advisor": "IAM Access Advisor",
     "aws.access_analyzer": "IAM Access Analyzer",
+    "gcp.activity_analyzer": "GCP Activity Analyzer",
+    "gcp.sa_insight": "GCP service-account insight",
+    "gcp.policy_insight": "GCP IAM policy insight",
 }
 """Evidence source id -> words for findings."""
 

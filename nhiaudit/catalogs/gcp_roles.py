@@ -68,6 +68,11 @@ IMPERSONATION_ROLES = {
 }
 """Predefined roles whose purpose is using service accounts (CIS GCP 1.6 names the first two)."""
 
+READ_VERBS = (
+    "get", "read", "query", "fetch", "view", "download", "access", "export", "batchGet", "lookup", "check", "test",
+    "validate", "explain", "show", "discover", "retrieve", "wait", "calculate", "aggregate", "summarize", "evaluate",
+    "fullView", "sampleRowKeys", "useReadOnly",
+)  # fmt: skip
 TAGGING_VERBS = frozenset({"createTagBinding", "deleteTagBinding", "setLabels", "setTags", "updateTag"})
 
 
@@ -82,7 +87,7 @@ def permission_level(permission: str) -> str:
         return "Tagging"
     if verb.startswith(("list", "search")):
         return "List"
-    if verb.startswith(("get", "read", "query", "fetch", "view", "download", "access", "export")):
+    if verb.startswith(READ_VERBS) or verb.endswith(("Read", "ReadOnly", "View")):
         return "Read"
     return "Write"
 

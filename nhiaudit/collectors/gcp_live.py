@@ -51,7 +51,7 @@ from nhiaudit.collectors.gcp_normalize import (
 )
 from nhiaudit.collectors.interface import Collector
 from nhiaudit.errors import CollectionError, NhiauditError
-from nhiaudit.model import CoverageGap, Inventory, utcnow
+from nhiaudit.model import CoverageGap, Inventory, Source, utcnow
 
 T = TypeVar("T")
 
@@ -771,16 +771,19 @@ class GcpLiveCollector(Collector):
             raise CollectionError(f"nothing could be collected from GCP: {first}")
         inventory = normalize(self.raw)
         if self._global_calls:
-            inventory.sources[0].api_calls = dict(
-                sorted((Counter(inventory.sources[0].api_calls) + self._global_calls).items())
+            # project discovery, folders, organizations and role look-ups serve every project
+            inventory.sources.append(
+                Source(
+                    provider=PROVIDER,
+                    scope="resource-hierarchy",
+                    method="live",
+                    inputs=sorted(self.raw.containers) or ["project discovery"],
+                    collected_at=started,
+                    api_calls=dict(sorted(self._global_calls.items())),
+                )
             )
         return inventory
 
-    def api_calls(self, inventory: Inventory) -> dict[str, int]:
-        total: Counter[str] = Counter()
-        for source in inventory.sources:
-            total.update(source.api_calls)
-        return dict(total)
 
 
 # --- helpers ------------------------------------------------------------------------------------------

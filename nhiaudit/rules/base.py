@@ -32,6 +32,7 @@ KIND_LABELS = {
     "aws.role": "Role",
     "aws.user": "IAM user",
     "gcp.service_account": "Service account",
+    "gcp.member": "Member",
     "azure.service_principal": "Service principal",
     "azure.managed_identity": "Managed identity",
     "azure.application": "App registration",

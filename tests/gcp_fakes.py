@@ -109,7 +109,9 @@ class FakeGcp:
         def handler(fn: Any, request_type: Any, response_type: Any, *, raw: bool = False) -> Any:
             if raw:
                 return grpc.unary_unary_rpc_method_handler(
-                    fn, request_deserializer=request_type.FromString, response_serializer=response_type.SerializeToString
+                    fn,
+                    request_deserializer=request_type.FromString,
+                    response_serializer=response_type.SerializeToString,
                 )
             return grpc.unary_unary_rpc_method_handler(
                 fn, request_deserializer=request_type.deserialize, response_serializer=response_type.serialize

@@ -18,7 +18,9 @@ def identity(email: str = SA) -> Identity:
 
 
 def grant(role: str, scope: str = "projects/proj", condition: dict | None = None, email: str = SA) -> Grant:
-    return Grant(identity_id=email, policy_id=role, policy_name=role, kind="role_binding", scope=scope, condition=condition)
+    return Grant(
+        identity_id=email, policy_id=role, policy_name=role, kind="role_binding", scope=scope, condition=condition
+    )
 
 
 def evaluate(*grants: Grant, policies: dict[str, Policy] | None = None):
@@ -206,7 +208,8 @@ def test_each_role_compiles_once_for_many_identities():
     emails = [f"sa{i}@proj.iam.gserviceaccount.com" for i in range(50)]
     inv = Inventory(
         identities=[identity(e) for e in emails],
-        grants=[grant("roles/editor", email=e) for e in emails] + [grant("roles/storage.admin", email=e) for e in emails],
+        grants=[grant("roles/editor", email=e) for e in emails]
+        + [grant("roles/storage.admin", email=e) for e in emails],
     )
     access, warnings = evaluate_inventory(inv)
     assert len(access) == 50 and not warnings

@@ -66,7 +66,9 @@ def test_keys_become_credentials_with_faithful_dates(inventory):
     assert api_key.created == datetime(2026, 4, 15, 9, tzinfo=UTC)
     assert api_key.usage_known and api_key.last_used == datetime(2026, 10, 29, 7, tzinfo=UTC)
     assert api_key.usage_source == "gcp.activity_analyzer"
-    leaker = {c.attributes["resource_name"].rsplit("/", 1)[1]: c for c in user if c.identity_id.startswith("key-leaker")}
+    leaker = {
+        c.attributes["resource_name"].rsplit("/", 1)[1]: c for c in user if c.identity_id.startswith("key-leaker")
+    }
     statuses = sorted(c.status for c in leaker.values())
     assert statuses == ["active", "active", "expired"]
     never = next(c for c in leaker.values() if c.status == "active" and c.last_used is None)
@@ -90,8 +92,12 @@ def test_bindings_become_grants_with_scope_and_condition(inventory):
 def test_trusts_follow_the_model_conventions(inventory):
     batch = [t for t in inventory.trusts if t.identity_id == "payments-batch@pay-prod.iam.gserviceaccount.com"]
     by_principal = {(t.principal, t.source): t for t in batch}
-    direct = by_principal[("serviceAccount:staging-app@pay-staging.iam.gserviceaccount.com",
-                           "serviceAccount:payments-batch@pay-prod.iam.gserviceaccount.com")]
+    direct = by_principal[
+        (
+            "serviceAccount:staging-app@pay-staging.iam.gserviceaccount.com",
+            "serviceAccount:payments-batch@pay-prod.iam.gserviceaccount.com",
+        )
+    ]
     assert direct.principal_kind == "gcp_member" and direct.actions == ["roles/iam.serviceAccountTokenCreator"]
     assert direct.internal is True
     eve = by_principal[("user:eve@acme-corp.com", "projects/pay-prod")]
@@ -176,7 +182,9 @@ def test_missing_optional_files_become_gaps_and_unknown_files_warnings(export_co
     assert gaps[("pay-prod", "key_activity")].status == "not_supplied"
     assert ("pay-prod", "ancestry") in gaps
     assert any("service-account.json" in w and "unrecognized" in w for w in inv.warnings)
-    assert not any(c.usage_known for c in inv.credentials if c.identity_id.endswith("@pay-prod.iam.gserviceaccount.com"))
+    assert not any(
+        c.usage_known for c in inv.credentials if c.identity_id.endswith("@pay-prod.iam.gserviceaccount.com")
+    )
 
 
 @pytest.mark.parametrize(
@@ -187,12 +195,18 @@ def test_missing_optional_files_become_gaps_and_unknown_files_warnings(export_co
         ("projects/pay-prod/service-accounts.json", '[{"role": "roles/owner"}]', "looks like an IAM policy"),
         ("projects/pay-prod/iam-policy.json", "[]", "expected an IAM policy object"),
         ("projects/pay-prod/iam-policy.json", '{"bindings": [{"members": ["user:a@b.c"]}]}', "binding 0 has no role"),
-        ("projects/pay-prod/keys/api-server@pay-prod.iam.gserviceaccount.com.json", '[{"keyType": "USER_MANAGED"}]',
-         "has no key name"),
+        (
+            "projects/pay-prod/keys/api-server@pay-prod.iam.gserviceaccount.com.json",
+            '[{"keyType": "USER_MANAGED"}]',
+            "has no key name",
+        ),
         ("projects/pay-prod/activity-keys.json", '"nope"', "expected a JSON list of activities"),
         ("projects/pay-prod/ancestors.json", '[{"id": "x"}]', "must have an id and a type"),
-        ("projects/pay-prod/custom-roles.json", '[{"name": "r", "includedPermissions": "iam.roles.get"}]',
-         "includedPermissions must be a list"),
+        (
+            "projects/pay-prod/custom-roles.json",
+            '[{"name": "r", "includedPermissions": "iam.roles.get"}]',
+            "includedPermissions must be a list",
+        ),
         ("projects/pay-prod/iam-policy.json", "", "file is empty"),
     ],
 )

@@ -59,6 +59,16 @@ def rest_error(status: int, message: str, reason: str | None = None) -> Response
 
 class FakeGcp:
     def __init__(self, fixtures: Path) -> None:
+        self.fixtures = fixtures
+        self._lock = threading.Lock()
+        self.grpc_server: grpc.Server | None = None
+        self.http: HTTPServer | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        """Fresh fixture data, no faults, no recorded calls (the servers keep running between tests)."""
+        fixtures = self.fixtures
+
         def load(*parts: str) -> Any:
             return json.loads(fixtures.joinpath(*parts).read_text())
 
@@ -80,9 +90,6 @@ class FakeGcp:
         self.faults: dict[tuple[str, str], list[Any]] = defaultdict(list)
         self.expected_token = USER_TOKEN
         self.unauthorized: list[str] = []
-        self._lock = threading.Lock()
-        self.grpc_server: grpc.Server | None = None
-        self.http: HTTPServer | None = None
 
     # --- fault injection ---------------------------------------------------------------------------
 

@@ -135,8 +135,9 @@ def collect_gcp(
         inventory = collector.collect()
     if not quiet:
         calls = sum(sum(s.api_calls.values()) for s in inventory.sources)
+        projects = sum(1 for s in inventory.sources if s.scope != "resource-hierarchy")
         typer.echo(
-            f"gcp: {len(inventory.sources)} project{'s' if len(inventory.sources) != 1 else ''}, "
+            f"gcp: {projects} project{'s' if projects != 1 else ''}, "
             f"{sum(1 for i in inventory.identities if i.attributes.get('listed'))} service accounts, "
             f"{len(inventory.credentials)} keys, {calls} API calls, {len(inventory.coverage)} coverage gaps",
             err=True,
@@ -158,13 +159,16 @@ class _Progress:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+            console = Console(stderr=True)
+            if not console.is_terminal:
+                return self  # CI logs: no animation, the summary line follows
             self._progress = Progress(
                 TextColumn("gcp projects"),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[accounts]} service accounts"),
                 TimeElapsedColumn(),
-                console=Console(stderr=True),
+                console=console,
                 transient=True,
             )
             self._progress.start()

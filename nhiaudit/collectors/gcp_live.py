@@ -344,7 +344,7 @@ class GcpLiveCollector(Collector):
 
         if isinstance(error, auth_exc.RefreshError | auth_exc.DefaultCredentialsError):
             raise CollectionError(f"could not obtain a Google access token: {error}") from None
-        if isinstance(error, exc.Unauthenticated):
+        if isinstance(error, exc.Unauthenticated | exc.Unauthorized):
             raise CollectionError(f"the credentials were rejected (401 Unauthenticated) while reading {what}") from None
         message = _one_line(getattr(error, "message", None) or str(error))
         if isinstance(error, exc.RetryError):
@@ -783,7 +783,6 @@ class GcpLiveCollector(Collector):
                 )
             )
         return inventory
-
 
 
 # --- helpers ------------------------------------------------------------------------------------------

@@ -732,7 +732,7 @@ class GcpNormalizer:
                     "priority": rec.get("priority"),
                     "last_refresh": _iso(parse_time(rec.get("lastRefreshTime"), where=where)),
                     "description": rec.get("description"),
-                    "revoked_permissions": details.get("revokedIamPermissionsCount"),
+                    "revoked_permissions": _whole(details.get("revokedIamPermissionsCount")),
                     "observation_days": overview.get("minimumObservationPeriodInDays"),
                     "insights": [i for i in insights if i],
                 }
@@ -976,6 +976,11 @@ def _wif_trust(email: str, name: str, prov: dict, member: str, roles: list[str],
         internal=None,
         source=source,
     )
+
+
+def _whole(value: Any) -> Any:
+    """Numbers from a protobuf Struct arrive as floats (104.0); keep counts as integers."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _iso(moment: datetime | None) -> str | None:

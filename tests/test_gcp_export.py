@@ -218,6 +218,16 @@ def test_bad_files_give_one_clear_error_naming_the_file(export_copy, relative, c
     assert Path(relative).name in str(err.value)
 
 
+def test_unknown_workload_identity_pool_is_a_gap(export_copy):
+    (export_copy / "projects" / "pay-prod" / "workload-identity-pools.json").write_text("[]")
+    (export_copy / "projects" / "pay-prod" / "wif-providers" / "gh.json").unlink()
+    inv = collect(export_copy)
+    gap = next(g for g in inv.coverage if g.source == "wif_providers:gh")
+    assert gap.scope == "pay-prod" and "were not collected" in gap.detail
+    assert not any(t.principal_kind == "oidc" for t in inv.trusts)
+    assert any(t.principal.startswith("principalSet://") for t in inv.trusts)  # the member is still reported
+
+
 def test_bad_timestamp_is_reported(export_copy):
     path = export_copy / "projects" / "pay-prod" / "keys" / "api-server@pay-prod.iam.gserviceaccount.com.json"
     keys = json.loads(path.read_text())

@@ -183,6 +183,21 @@ def test_disabled_api_and_denied_calls_are_gaps_not_crashes(fake):
     assert len([i for i in inv.identities if i.attributes.get("listed")]) == 10  # the rest is intact
 
 
+def test_denied_project_metadata_keeps_the_project_but_not_its_ancestry(fake):
+    fake.fail("GET", "/v3/projects/pay-prod", (403, None))
+    inv = collector(fake, organizations=[], projects=["pay-prod"]).collect()
+    assert gaps(inv)[("pay-prod", "project")].status == "denied"
+    assert len([i for i in inv.identities if i.attributes.get("listed")]) == 7
+    assert not any(t.source.startswith("folders/") for t in inv.trusts)  # unknown ancestry: not attributed
+
+
+def test_no_usage_skips_the_usage_apis(fake):
+    inv = collector(fake, collect_usage=False).collect()
+    assert not any("recommender" in what or "activities" in what for _, what in fake.calls)
+    assert gaps(inv)[("pay-prod", "usage")].status == "not_supplied"
+    assert not any(c.usage_known for c in inv.credentials)
+
+
 def test_nothing_collected_is_an_error(fake):
     fake.fail("ListServiceAccounts", "projects/pay-prod", grpc.StatusCode.PERMISSION_DENIED)
     fake.fail("POST", "/v3/projects/pay-prod:getIamPolicy", (403, None))

@@ -534,7 +534,8 @@ class GcpLiveCollector(Collector):
         p.inputs = ["live"]
         calls = p.api_calls
         timeout = self.retry_settings.timeout
-        self._ancestry(p, p.parent)
+        if "name" in meta:  # GetProject answered: the parent is known (None would mean no parent at all)
+            self._ancestry(p, p.parent)
 
         def guard(source: str, what: str, affects: list[str], fn: Callable[[], T]) -> T | None:
             return self._guard(p.gaps, pid, source, what, affects, fn)

@@ -893,6 +893,7 @@ class GcpNormalizer:
             return out
 
         by_container = {scope: qualifying(bs) for scope, bs in container_bindings.items()}
+        missing_pools: set[tuple[str, str]] = set()
         for project in self.raw.projects.values():
             chain = [f"projects/{project.project_id}", *(project.ancestors or [])]
             for email in sorted(e for e in self._listed if self.identities[e].scope == project.project_id):
@@ -924,8 +925,27 @@ class GcpNormalizer:
                     pool = _POOL_MEMBER.match(member)
                     if pool:
                         key = (self.project_of(pool.group(1)) or pool.group(1), pool.group(3))
+                        if key not in providers:
+                            missing_pools.add(key)
                         for name, prov in providers.get(key, []):
                             self.trusts.append(_wif_trust(email, name, prov, member, roles, source))
+        known_gaps = {(g.scope, g.source) for g in self.coverage}
+        for project, pool_id in sorted(missing_pools):
+            if (project, f"wif_providers:{pool_id}") in known_gaps:
+                continue
+            self.coverage.append(
+                CoverageGap(
+                    provider=PROVIDER,
+                    scope=project,
+                    source=f"wif_providers:{pool_id}",
+                    status="not_supplied",
+                    detail=(
+                        f"bindings let workload identity pool {pool_id} of {project} act as service accounts, but "
+                        "the pool's providers (issuer, attribute condition) were not collected"
+                    ),
+                    affects=[],
+                )
+            )
         for role in sorted(unknown_roles):
             self.warnings.append(
                 f"role {role} is unknown (not in the catalog, not a collected custom role): who it lets act as "

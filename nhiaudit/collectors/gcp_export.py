@@ -68,6 +68,7 @@ PROJECT_FILES = {
 }
 PROJECT_DIRS = {"keys", "sa-iam-policies", "custom-roles", "wif-providers"}
 CONTAINER_FILES = {"folder.json", "organization.json", "iam-policy.json", "custom-roles.json"}
+CONTAINER_DIRS = {"custom-roles"}
 
 
 def _gap(scope: str, source: str, detail: str, affects: list[str], status: str = "not_supplied") -> CoverageGap:
@@ -140,7 +141,7 @@ class GcpExportCollector(Collector):
 
     def _read_container(self, folder: Path, name: str, raw: GcpRawData) -> None:
         container = raw.containers.setdefault(name, ContainerData(name=name, where=str(folder)))
-        self._warn_unknown(folder, CONTAINER_FILES, set(), raw.warnings)
+        self._warn_unknown(folder, CONTAINER_FILES, CONTAINER_DIRS, raw.warnings)
         meta_file = folder / ("organization.json" if name.startswith("organizations/") else "folder.json")
         meta = _read(meta_file, lambda v, w: _object(v, w))
         if meta:
@@ -152,7 +153,7 @@ class GcpExportCollector(Collector):
             raw.gaps.append(
                 _gap(name, "iam_policy", f"no iam-policy.json for {name}: its bindings are unknown", PERMISSION_RULES)
             )
-        roles = _read(folder / "custom-roles.json", roles_of)
+        roles = _custom_roles(folder)
         if roles is not None:
             container.custom_roles = roles
 
@@ -308,14 +309,7 @@ class GcpExportCollector(Collector):
             )
 
     def _read_custom_roles(self, folder: Path, p: ProjectData) -> None:
-        roles = _read(folder / "custom-roles.json", roles_of)
-        roles_dir = folder / "custom-roles"
-        if roles_dir.is_dir():
-            roles = list(roles or [])
-            for f in sorted(roles_dir.glob("*.json")):
-                data = load_json_file(f)
-                roles.extend(roles_of([data] if isinstance(data, dict) and "name" in data else data, str(f)))
-        p.custom_roles = roles
+        p.custom_roles = _custom_roles(folder)
 
     @staticmethod
     def _warn_unknown(folder: Path, files: set[str], dirs: set[str], warnings: list[str]) -> None:
@@ -331,6 +325,18 @@ def _read(path: Path, parse: Callable[[Any, str], Any]) -> Any:
     if not path.exists():
         return None
     return parse(load_json_file(path), str(path))
+
+
+def _custom_roles(folder: Path) -> list[dict] | None:
+    """custom-roles.json (a list), and/or custom-roles/<id>.json (one 'gcloud iam roles describe' each)."""
+    roles = _read(folder / "custom-roles.json", roles_of)
+    roles_dir = folder / "custom-roles"
+    if roles_dir.is_dir():
+        roles = list(roles or [])
+        for f in sorted(roles_dir.glob("*.json")):
+            data = load_json_file(f)
+            roles.extend(roles_of([data] if isinstance(data, dict) and "name" in data else data, str(f)))
+    return roles
 
 
 def _object(value: Any, where: str) -> dict:

@@ -287,9 +287,12 @@ class GcpNormalizer:
             for c in raw.containers.values()
             if c.name.startswith("organizations/") and c.display_name and "." in c.display_name
         }
-        self._listed: set[str] = set()
+        self._listed: dict[str, list[str]] = defaultdict(list)
+        """Project id -> emails of the service accounts listed in it."""
         self._grant_keys: set[tuple] = set()
         self._role_cache: dict[str, frozenset[str] | None] = {}
+        self._role_services: dict[str, set[str]] = {}
+        self._internal: dict[str, bool | None] = {}
 
     # helpers ------------------------------------------------------------------------------------
 
@@ -319,7 +322,17 @@ class GcpNormalizer:
             self._role_cache[role] = perms
         return self._role_cache[role]
 
+    def _services_of(self, role: str, granted: frozenset[str] | None) -> set[str]:
+        if role not in self._role_services:
+            self._role_services[role] = {p.split(".", 1)[0] for p in (granted or ())}
+        return self._role_services[role]
+
     def internal(self, member: str) -> bool | None:
+        if member not in self._internal:
+            self._internal[member] = self._is_internal(member)
+        return self._internal[member]
+
+    def _is_internal(self, member: str) -> bool | None:
         kind = member_kind(member)
         if kind in ("allUsers", "allAuthenticatedUsers"):
             return False
@@ -382,7 +395,7 @@ class GcpNormalizer:
                 },
             )
             self.identities[email] = identity
-            self._listed.add(email)
+            self._listed[project.project_id].append(email)
 
     def ensure_identity(self, email: str, seen_in: str) -> Identity:
         email = email.lower()
@@ -661,7 +674,7 @@ class GcpNormalizer:
                 )
             )
             used_services = {p.split(".", 1)[0] for p in exercised}
-            for svc in sorted({p.split(".", 1)[0] for p in (granted or ())} | used_services):
+            for svc in sorted(self._services_of(role, granted) | used_services):
                 self.usage.append(
                     Usage(
                         identity_id=email,
@@ -817,11 +830,7 @@ class GcpNormalizer:
         for project in raw.projects.values():
             self.add_activity(project)
             if project.key_activity is not None:
-                activity_ok.update(
-                    i.id
-                    for i in self.identities.values()
-                    if i.scope == project.project_id and i.attributes.get("listed")
-                )
+                activity_ok.update(self._listed.get(project.project_id, []))
             self.add_sa_insights(project)
             self.add_policy_insights(project)
             self.add_recommendations(project)
@@ -896,7 +905,7 @@ class GcpNormalizer:
         missing_pools: set[tuple[str, str]] = set()
         for project in self.raw.projects.values():
             chain = [f"projects/{project.project_id}", *(project.ancestors or [])]
-            for email in sorted(e for e in self._listed if self.identities[e].scope == project.project_id):
+            for email in sorted(self._listed.get(project.project_id, [])):
                 found: list[tuple[_Binding, str]] = [
                     (b, f"serviceAccount:{email}") for b in qualifying(sa_bindings.get(email, []))
                 ]

@@ -28,7 +28,8 @@ class GcpProjectLevelImpersonation(Rule):
             "own roles does not remove that access (CIS GCP 1.6, human use of NHIs). One finding per member and "
             "binding; the affected service accounts are in the evidence. Token Creator and the other "
             "credential-minting roles are high severity; Service Account User alone is medium unless an affected "
-            "account is admin-equivalent. Conditional bindings are one step lower. Bindings on a single service "
+            "account is admin-equivalent or the member is a whole domain or everyone. Conditional bindings are "
+            "one step lower. Bindings on a single service "
             "account, and service-account members, are not reported here."
         ),
         remediation=(

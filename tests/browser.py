@@ -8,6 +8,7 @@ request, evaluate JavaScript, take a screenshot. No websocket library, no browse
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import select
@@ -58,7 +59,8 @@ class Browser:
         self._next_id = 0
         self._buffer = b""
         self._profile = tempfile.mkdtemp(prefix="nhiaudit-chromium-")
-        self._log = tempfile.TemporaryFile()  # a file, not a pipe: Chromium's chatter can never block it
+        # a file, not a pipe: Chromium's chatter can never fill it and block the browser
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
         to_child_r, self._to_child = os.pipe()
         self._from_child, from_child_w = os.pipe()
 
@@ -72,7 +74,7 @@ class Browser:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=self._log,
-            preexec_fn=wire_fds,  # noqa: PLW1509 - single-threaded test process
+            preexec_fn=wire_fds,
             close_fds=False,
         )
         os.close(to_child_r)
@@ -172,7 +174,10 @@ class Browser:
         params: dict[str, Any] = {"format": "png"}
         if full_page:
             size = self.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
-            params |= {"captureBeyondViewport": True, "clip": {"x": 0, "y": 0, "width": size[0], "height": size[1], "scale": 1}}
+            params |= {
+                "captureBeyondViewport": True,
+                "clip": {"x": 0, "y": 0, "width": size[0], "height": size[1], "scale": 1},
+            }
         data = self.send("Page.captureScreenshot", params)["data"]
         path.write_bytes(base64.b64decode(data))
 
@@ -181,10 +186,8 @@ class Browser:
     def close(self) -> None:
         try:
             if self.process.poll() is None:
-                try:
+                with contextlib.suppress(CdpError, OSError):
                     self.send("Browser.close", session=False)
-                except (CdpError, OSError):
-                    pass
                 try:
                     self.process.wait(timeout=10)
                 except subprocess.TimeoutExpired:
@@ -192,10 +195,8 @@ class Browser:
                     self.process.wait(timeout=10)
         finally:
             for fd in (self._to_child, self._from_child):
-                try:
+                with contextlib.suppress(OSError):
                     os.close(fd)
-                except OSError:
-                    pass
             self._log.close()
             shutil.rmtree(self._profile, ignore_errors=True)
 

@@ -66,3 +66,44 @@ def changed_inventory() -> Inventory:
 
 def second_scan(only_rules: list[str] | None = None) -> FindingsDocument:
     return analyze(changed_inventory(), Settings(), as_of=SECOND_SCAN, only_rules=only_rules)
+
+
+def multicloud_inventory() -> Inventory:
+    """The demo plus a GCP project and an Azure tenant, each with an unrotated secret."""
+    from nhiaudit.model import Identity, Source
+
+    inventory = demo_inventory()
+    sa = "deployer@shop-prod.iam.gserviceaccount.com"
+    sp = "5b0c1e0e-8c1f-4e0e-9a57-3f0d2b1c9a11"
+    tenant = "72f988bf-0000-4000-8000-2d7cd011db47"
+    inventory.identities += [
+        Identity(id=sa, provider="gcp", scope="shop-prod", kind="gcp.service_account", name=sa),
+        Identity(id=sp, provider="azure", scope=tenant, kind="azure.service_principal", name="billing export (prod)"),
+    ]
+    inventory.credentials += [
+        Credential(
+            id=f"projects/shop-prod/serviceAccounts/{sa}/keys/0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+            identity_id=sa,
+            kind=CredentialKind.SERVICE_ACCOUNT_KEY,
+            created=datetime(2025, 3, 1, tzinfo=UTC),
+            last_used=datetime(2026, 10, 30, tzinfo=UTC),
+            usage_known=True,
+        ),
+        Credential(
+            id=f"{sp}#secret-4d1c",
+            identity_id=sp,
+            kind=CredentialKind.CLIENT_SECRET,
+            name="client secret 4d1c",
+            created=datetime(2024, 5, 1, tzinfo=UTC),
+            expires=datetime(2099, 1, 1, tzinfo=UTC),
+        ),
+    ]
+    inventory.sources += [
+        Source(provider="gcp", scope="shop-prod", method="offline"),
+        Source(provider="azure", scope=tenant, method="offline"),
+    ]
+    return inventory
+
+
+def multicloud_findings() -> FindingsDocument:
+    return analyze(multicloud_inventory(), Settings())

@@ -49,7 +49,9 @@ def test_compare_finds_the_planted_changes(scans):
 
     # the decommissioned user's key crossed 365 days: same finding, higher severity
     changed = {_key(f): f for f in diff.severity_changed}
-    rotated = changed[("credential-not-rotated", "arn:aws:iam::111122223333:user/svc-decommissioned", DECOMMISSIONED_KEY)]
+    rotated = changed[
+        ("credential-not-rotated", "arn:aws:iam::111122223333:user/svc-decommissioned", DECOMMISSIONED_KEY)
+    ]
     assert rotated.severity.value == "high"
     assert rotated.baseline.previous_severity.value == "medium"
 
@@ -88,7 +90,7 @@ def test_a_narrower_scan_does_not_mark_findings_fixed():
 
 
 def test_diff_command_json(scans):
-    root, old, new = scans
+    root, _old, new = scans
     result = run_cli("diff", str(root / "old.json"), str(root / "new.json"), "--format", "json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
@@ -154,7 +156,12 @@ def test_report_and_scan_with_baseline(scans, tmp_path):
     states = {f["fingerprint"]: f["baseline"]["state"] for f in doc["findings"]}
     assert set(states.values()) == {"new", "unchanged", "severity_changed"}
     assert doc["scan"]["baseline"]["fixed"][0]["identity_id"] == ADMIN_ROLE
-    assert run_cli("report", str(root / "new.json"), "--baseline", str(root / "old.json"), "--fail-on", "critical").returncode == 0
+    assert (
+        run_cli(
+            "report", str(root / "new.json"), "--baseline", str(root / "old.json"), "--fail-on", "critical"
+        ).returncode
+        == 0
+    )
 
     # a scan compared with itself has nothing new, whatever its severities
     assert run_cli("scan", "--demo", "--fail-on", "high", "-f", "json").returncode == 1

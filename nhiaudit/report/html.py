@@ -69,7 +69,7 @@ def bar_chart(chart_id: str, items: list[tuple[str, int, str]], *, empty: str = 
     if not items or not any(v for _, v, _ in items):
         return f'<p class="empty" id="{chart_id}">{e(empty)}</p>'
     top = max(v for _, v, _ in items) or 1
-    row, label_w, bar_w = 24, 230, 260
+    row, label_w, bar_w = 24, 290, 250
     height = row * len(items) + 4
     parts = [
         f'<svg id="{chart_id}" class="chart" viewBox="0 0 {label_w + bar_w + 50} {height}" role="img" '
@@ -77,7 +77,7 @@ def bar_chart(chart_id: str, items: list[tuple[str, int, str]], *, empty: str = 
     ]
     for i, (label, value, colour) in enumerate(items):
         y = i * row + 2
-        short = label if len(label) <= 34 else label[:33] + "…"
+        short = label if len(label) <= 44 else label[:43] + "…"
         width = round(bar_w * value / top) if value else 0
         parts.append(
             f'<g data-label="{e(label)}" data-value="{value}"><title>{e(label)}: {value}</title>'
@@ -264,7 +264,6 @@ def _findings_table(doc: FindingsDocument) -> str:
     for i, f in enumerate(doc.findings):
         status = "suppressed" if f.suppression else "open"
         state = f.baseline.state if f.baseline else ""
-        search = " ".join([f.rule_id, f.identity_id, f.identity_name, f.scope, f.description, f.credential_id or ""])
         sev_rank = SEVERITY_RANK[f.severity.value]
         cells = [
             f'<td data-sort="{sev_rank}">{_badge(f.severity.value)}</td>',
@@ -284,7 +283,7 @@ def _findings_table(doc: FindingsDocument) -> str:
         rows.append(
             f'<tr data-index="{i}" data-severity="{f.severity.value}" data-rule="{e(f.rule_id)}" '
             f'data-scope="{e(f.provider)}:{e(f.scope)}" data-status="{status}" data-change="{state}" '
-            f'data-fingerprint="{f.fingerprint}" data-search="{e(search.lower())}"{hidden}>' + "".join(cells) + "</tr>"
+            f'data-fingerprint="{f.fingerprint}" data-id="{e(f.identity_id)}"{hidden}>' + "".join(cells) + "</tr>"
         )
     header = "".join(
         f'<th scope="col"><button type="button" data-col="{i}">{h}</button></th>' for i, h in enumerate(head)

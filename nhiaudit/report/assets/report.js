@@ -4,10 +4,12 @@
   var body=table.tBodies[0], rows=Array.prototype.slice.call(body.querySelectorAll('tr[data-index]'));
   var ids=['filter-text','filter-severity','filter-rule','filter-scope','filter-status','filter-change'];
   function val(id){var el=document.getElementById(id);return el?el.value:'';}
+  // search text: the row's visible text plus the identity id, built on the first search only
+  function haystack(r){if(r._text===undefined){r._text=(r.textContent+' '+r.dataset.id).toLowerCase();}return r._text;}
   function apply(){
     var text=val('filter-text').trim().toLowerCase(), shown=0;
     rows.forEach(function(r){
-      var ok=(!text||r.dataset.search.indexOf(text)>=0)&&(!val('filter-severity')||r.dataset.severity===val('filter-severity'))
+      var ok=(!text||haystack(r).indexOf(text)>=0)&&(!val('filter-severity')||r.dataset.severity===val('filter-severity'))
         &&(!val('filter-rule')||r.dataset.rule===val('filter-rule'))&&(!val('filter-scope')||r.dataset.scope===val('filter-scope'))
         &&(!val('filter-status')||r.dataset.status===val('filter-status'))&&(!val('filter-change')||r.dataset.change===val('filter-change'));
       r.hidden=!ok; if(ok) shown++;

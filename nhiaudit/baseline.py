@@ -40,6 +40,32 @@ class ScanDiff:
     def severity_changed(self) -> list[Finding]:
         return [f for f in self.unchanged if f.baseline and f.baseline.state == "severity_changed"]
 
+    CATEGORIES = ("new", "fixed", "unchanged", "not_rescanned", "suppressed")
+
+    def only(self, categories: list[str]) -> ScanDiff:
+        """A copy listing only the given categories (the annotated ``new`` document is unchanged)."""
+        from nhiaudit.errors import NhiauditError
+
+        wanted = {c.strip().lower().replace("-", "_") for c in categories}
+        unknown = sorted(wanted - set(self.CATEGORIES))
+        if unknown:
+            raise NhiauditError(f"--only: unknown change {unknown[0]!r}; choose from {', '.join(self.CATEGORIES)}")
+
+        def keep(name: str, findings: list[Finding]) -> list[Finding]:
+            return findings if name in wanted else []
+
+        return ScanDiff(
+            old=self.old,
+            new=self.new,
+            old_source=self.old_source,
+            new_source=self.new_source,
+            added=keep("new", self.added),
+            fixed=keep("fixed", self.fixed),
+            unchanged=keep("unchanged", self.unchanged),
+            not_rescanned=keep("not_rescanned", self.not_rescanned),
+            suppressed=keep("suppressed", self.suppressed),
+        )
+
     def counts(self) -> dict[str, int]:
         return {
             "new": len(self.added),

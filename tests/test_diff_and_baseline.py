@@ -187,3 +187,15 @@ def test_bad_baseline_is_a_one_line_error(scans, tmp_path):
     assert result.stderr.strip().count("\n") == 0 and "truncated" in result.stderr
     inventory = run_cli("diff", str(root / "old.json"), str(tmp_path / "missing.json"))
     assert inventory.returncode == 2 and "file not found" in inventory.stderr
+
+
+def test_diff_only_keeps_the_asked_changes(scans):
+    root, _, _ = scans
+    args = ("diff", str(root / "old.json"), str(root / "new.json"), "-f", "csv")
+    result = run_cli(*args, "--only", "new", "--only", "fixed")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert {r["change"] for r in rows} == {"new", "fixed"}
+    assert PLANTED_KEY in {r["credential"] for r in rows}
+    bad = run_cli(*args, "--only", "gone")
+    assert bad.returncode == 2 and "--only: unknown change 'gone'" in bad.stderr

@@ -36,6 +36,15 @@ DiffFormatOpt = Annotated[
         rich_help_panel=OUTPUT,
     ),
 ]
+OnlyOpt = Annotated[
+    Optional[list[str]],  # noqa: UP045
+    typer.Option(
+        "--only",
+        help="Keep only these changes (repeatable): new, fixed, unchanged, not_rescanned, suppressed. "
+        "Example: -f csv --only new (rows for new tickets).",
+        rich_help_panel=OUTPUT,
+    ),
+]
 FrameworkOpt = Annotated[
     Optional[list[str]],  # noqa: UP045
     typer.Option(
@@ -56,6 +65,7 @@ def register(app: typer.Typer) -> None:
         fail_on: FailOnOpt = FailOn.none,
         max_rows: MaxRowsOpt = 50,
         suppressions: SuppressionsOpt = None,
+        only: OnlyOpt = None,
     ) -> None:
         """Compare two scans: new, fixed and unchanged findings; --fail-on counts only new ones.
 
@@ -78,6 +88,8 @@ def register(app: typer.Typer) -> None:
         baseline = load_findings(old)
         current = prepare_findings(load_findings(new), options)
         result = compare(baseline, current, old, str(new))
+        if only:
+            result = result.only(only)
 
         def render(name: str, out: Any, report_options: Any) -> None:
             render_diff(result, name, out, report_options)

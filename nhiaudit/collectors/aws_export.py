@@ -17,6 +17,7 @@ from nhiaudit.collectors.aws_authz import CREDENTIAL_REPORT_COLUMNS, USER_RULES,
 from nhiaudit.collectors.interface import Collector
 from nhiaudit.errors import InputError, PolicyError
 from nhiaudit.model import CoverageGap, Inventory, Source, load_json_file, utcnow
+from nhiaudit.perf import fewer_gc_pauses
 
 LIST_KEYS = ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies")
 ID_KEYS = {"UserDetailList": "Arn", "GroupDetailList": "Arn", "RoleDetailList": "Arn", "Policies": "Arn"}
@@ -118,6 +119,10 @@ class AwsExportCollector(Collector):
         self.method = method
 
     def collect(self) -> Inventory:
+        with fewer_gc_pauses():
+            return self._collect()
+
+    def _collect(self) -> Inventory:
         details = read_authorization_details(self.authorization_files)
         report = read_credential_report(self.credential_report) if self.credential_report else None
         where = ", ".join(p.name for p in self.authorization_files)

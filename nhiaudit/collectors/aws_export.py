@@ -127,7 +127,11 @@ class AwsExportCollector(Collector):
         report = read_credential_report(self.credential_report) if self.credential_report else None
         where = ", ".join(p.name for p in self.authorization_files)
         snapshot = self.snapshot_time or utcnow()
-        converter = AuthzConverter(where=where, snapshot=snapshot)
+        converter = AuthzConverter(
+            where=where,
+            snapshot=snapshot,
+            report_where=self.credential_report.name if self.credential_report else "credential report",
+        )
         try:
             converter.add_policies(details["Policies"])
             converter.add_groups(details["GroupDetailList"])

@@ -279,6 +279,7 @@ def test_identity_unused(tmp_path):
     assert "400-day observation window" in hits["never-role"][0].description
     assert hits["idle-admin"][0].severity == Severity.HIGH
     assert hits["idle-user"][0].severity == Severity.MEDIUM
+    assert "still holds 1 active credential (access key 1)" in hits["idle-user"][0].description
 
 
 def test_no_usage_evidence_means_no_unused_finding(tmp_path):
@@ -288,6 +289,7 @@ def test_no_usage_evidence_means_no_unused_finding(tmp_path):
     assert not fired(result, "identity-unused")
     assert not fired(result, "credential-never-used")
     assert any(g.source == "credential_report" for g in result.scan.coverage)
+    assert any(g.source == "role_last_used" and "1 roles" in g.detail for g in result.scan.coverage)
 
 
 def test_fingerprints_are_stable_and_distinct(tmp_path):

@@ -131,7 +131,8 @@ class AuthzConverter:
         self.snapshot = snapshot
         self.org_accounts = org_accounts or set()
         self.out = AuthzRecords()
-        self._managed_docs: dict[str, tuple[str, Any, bool]] = {}
+        self._managed_docs: dict[str, tuple[str, Any, bool, list[Any]]] = {}
+        self.roles_without_last_used = 0
         self._groups: dict[str, Mapping[str, Any]] = {}
 
     # --- policies --------------------------------------------------------------------------
@@ -247,6 +248,8 @@ class AuthzConverter:
             )
             self.out.identities.append(identity)
             self._attachments(arn, role, "RolePolicyList", here)
+            if "RoleLastUsed" not in role and is_nhi and not provider_owned:
+                self.roles_without_last_used += 1
             if "RoleLastUsed" in role:
                 end = self.snapshot
                 start = end - timedelta(days=ROLE_LAST_USED_WINDOW_DAYS) if end else None

@@ -170,6 +170,20 @@ class AwsExportCollector(Collector):
                     affects=[],
                 )
             )
+        if converter.roles_without_last_used:
+            coverage.append(
+                CoverageGap(
+                    provider="aws",
+                    scope=accounts[0] if len(accounts) == 1 else "*",
+                    source="role_last_used",
+                    status="not_supplied",
+                    detail=(
+                        f"{converter.roles_without_last_used} roles have no RoleLastUsed in the export (older AWS CLI "
+                        "versions omit it), so their activity is unknown and they are not judged unused"
+                    ),
+                    affects=["identity-unused"],
+                )
+            )
         missing = sorted({g.policy_id for g in out.grants if g.policy_id not in out.policies})
         for arn in missing:
             coverage.append(

@@ -314,3 +314,36 @@ def test_usage_errors_exit_2():
     assert run_cli("scan", "aws", "--no-such-option").returncode == 2
     assert run_cli("scan").returncode == 2
     assert run_cli("scan", "--demo", "aws").returncode == 2
+
+
+def test_paged_export_fixture_with_json_credential_report():
+    """A two-page export with real AWS-managed policy documents and the JSON credential report."""
+    base = ROOT / "fixtures" / "aws" / "paged"
+    proc = run_cli(
+        "scan",
+        "aws",
+        "--from-file",
+        str(base / "page-1.json"),
+        "--from-file",
+        str(base / "page-2.json"),
+        "--credential-report",
+        str(base / "credential-report.json"),
+        "-f",
+        "json",
+        "--as-of",
+        "2026-11-01",
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    by_identity: dict[str, set[str]] = {}
+    for f in result["findings"]:
+        by_identity.setdefault(f["identity_name"], set()).add(f["rule_id"])
+    # IAMFullAccess can rewrite its own policies: escalation, not admin-equivalent
+    assert by_identity["ops-iam-admin"] == {"privilege-escalation"}
+    # PowerUserAccess (everything but IAM) holds existing-PassRole paths, but is not admin
+    assert by_identity["dev-poweruser"] == {"privilege-escalation"}
+    assert by_identity["etl-bot"] == {"credential-not-rotated"}
+    assert "lambda-basic" not in by_identity and "report-bot" not in by_identity
+    paths = next(f for f in result["findings"] if f["identity_name"] == "ops-iam-admin")["evidence"]["paths"]
+    assert {"iam-005", "iam-009"} <= {p["id"] for p in paths}
+    assert all(p["permissions"] for p in paths)

@@ -17,12 +17,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-from ci_support import demo_findings  # noqa: E402
+sys.path.insert(0, str(ROOT))
 
 from nhiaudit.analyzer import summarize  # noqa: E402
 from nhiaudit.report import FORMATS, ReportOptions, get_reporter  # noqa: E402
+from tests.ci_support import demo_findings  # noqa: E402
 
 
 def big_scan(count: int):
@@ -64,7 +63,7 @@ def main() -> None:
             html = text
         print(f"  {name:9} {elapsed:6.2f} s  {len(text.encode()) / 1024 / 1024:7.1f} MiB")
     if args.browser:
-        from browser import Browser, find_chromium
+        from tests.browser import Browser, find_chromium
 
         with tempfile.TemporaryDirectory() as tmp, Browser(find_chromium(), timeout=300) as browser:
             path = Path(tmp) / "report.html"

@@ -8,7 +8,10 @@ import io
 import json
 
 import pytest
-from ci_support import (
+
+from nhiaudit.baseline import compare
+from nhiaudit.model import dump_json
+from tests.ci_support import (
     ADMIN_ROLE,
     DECOMMISSIONED_KEY,
     FIRST_SCAN,
@@ -18,10 +21,7 @@ from ci_support import (
     demo_findings,
     second_scan,
 )
-from conftest import run_cli
-
-from nhiaudit.baseline import compare
-from nhiaudit.model import dump_json
+from tests.conftest import run_cli
 
 
 def _key(f) -> tuple[str, str, str | None]:

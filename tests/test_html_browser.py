@@ -12,13 +12,13 @@ import json
 from pathlib import Path
 
 import pytest
-from browser import Browser, find_chromium
-from ci_support import demo_findings, second_scan
-from conftest import run_cli
 
 from nhiaudit.baseline import apply_baseline
 from nhiaudit.report.html import render_html
 from nhiaudit.suppressions import Suppression, apply_suppressions
+from tests.browser import Browser, find_chromium
+from tests.ci_support import demo_findings, second_scan
+from tests.conftest import run_cli
 
 
 @pytest.fixture(scope="module")

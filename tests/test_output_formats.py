@@ -6,14 +6,14 @@ import csv
 import json
 
 import pytest
-from ci_support import demo_findings
-from conftest import run_cli
 
 from nhiaudit.frameworks import load_framework
 from nhiaudit.frameworks.coverage import coverage_tables
 from nhiaudit.model import dump_json
 from nhiaudit.report import FORMATS
 from nhiaudit.rules import all_rules
+from tests.ci_support import demo_findings
+from tests.conftest import run_cli
 
 
 def test_every_format_in_one_run(tmp_path):

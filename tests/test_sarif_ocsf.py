@@ -9,14 +9,14 @@ from typing import Any
 
 import jsonschema
 import pytest
-from ci_support import demo_findings, multicloud_findings, second_scan
-from conftest import run_cli
 
 from nhiaudit.baseline import apply_baseline
 from nhiaudit.report.ocsf import ocsf_events
 from nhiaudit.report.sarif import FINGERPRINT_KEY, sarif_log
 from nhiaudit.rules import all_rules
 from nhiaudit.suppressions import Suppression, apply_suppressions
+from tests.ci_support import demo_findings, multicloud_findings, second_scan
+from tests.conftest import run_cli
 
 SCHEMA = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
 

@@ -6,11 +6,11 @@ import json
 from datetime import date
 
 import pytest
-from ci_support import ACCOUNT, demo_findings
-from conftest import run_cli
 
 from nhiaudit.errors import InputError
 from nhiaudit.suppressions import apply_suppressions, load_suppressions
+from tests.ci_support import ACCOUNT, demo_findings
+from tests.conftest import run_cli
 
 ADMIN_ROLE = f"arn:aws:iam::{ACCOUNT}:role/ci-deploy-admin"
 

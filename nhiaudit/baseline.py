@@ -12,6 +12,7 @@ ticket would be wrong.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,13 +78,17 @@ class ScanDiff:
         }
 
 
-def _covered(old: Finding, new: FindingsDocument) -> bool:
-    """Did the new scan look where ``old`` was found (same scope and rule)?"""
+def _coverage_check(new: FindingsDocument) -> Callable[[Finding], bool]:
+    """Did the new scan look where a baseline finding was found (same scope, rule run)?"""
     scopes = {(s.provider, s.scope) for s in new.scan.sources}
     scopes |= {(f.provider, f.scope) for f in new.findings}
-    scope_seen = (old.provider, old.scope) in scopes or (old.provider, "*") in scopes
-    rule_ran = old.rule_id in new.scan.rules_run if new.scan.rules_run else True
-    return scope_seen and rule_ran
+    rules_run = set(new.scan.rules_run)
+
+    def covered(old: Finding) -> bool:
+        scope_seen = (old.provider, old.scope) in scopes or (old.provider, "*") in scopes
+        return scope_seen and (not rules_run or old.rule_id in rules_run)
+
+    return covered
 
 
 def compare(old: FindingsDocument, new: FindingsDocument, old_source: str | Path, new_source: str = "") -> ScanDiff:
@@ -111,8 +116,9 @@ def compare(old: FindingsDocument, new: FindingsDocument, old_source: str | Path
 
     current = {f.fingerprint for f in findings}
     gone = [f.model_copy(update={"baseline": None}) for f in old.findings if f.fingerprint not in current]
-    fixed = [f for f in gone if _covered(f, new)]
-    not_rescanned = [f for f in gone if not _covered(f, new)]
+    covered = _coverage_check(new)
+    fixed = [f for f in gone if covered(f)]
+    not_rescanned = [f for f in gone if not covered(f)]
     active = [f for f in findings if f.suppression is None]
     info = BaselineInfo(
         file=str(old_source),

@@ -214,3 +214,28 @@ def test_missing_chromium_fails_loudly():
     assert result.returncode == 1, result.stdout
     assert "headless Chromium is needed" in result.stdout and "apt-get install -y chromium" in result.stdout
     assert "skipped" not in result.stdout
+
+
+def test_hostile_names_stay_text(browser, tmp_path):
+    """Identity names, descriptions and evidence are data from the cloud: never markup."""
+    doc = demo_findings()
+    hostile = (
+        '<img src="https://example.invalid/x.png" onerror="document.title=\'pwned\'">'
+        '<script>document.title="pwned"</script>'
+    )
+    first = doc.findings[0]
+    doc.findings[0] = first.model_copy(
+        update={
+            "identity_name": hostile,
+            "description": hostile,
+            "evidence": {hostile: [hostile], "nested": {"k": hostile}},
+            "suppression": {"reason": hostile},
+        }
+    )
+    path = tmp_path / "hostile.html"
+    path.write_text(render_html(doc))
+    _load(browser, path)  # asserts that nothing but the file itself was requested, and no script error
+    assert browser.evaluate("document.title") != "pwned"
+    assert browser.evaluate("document.querySelectorAll('img').length") == 0
+    assert browser.evaluate("document.querySelectorAll('script').length") == 1
+    assert hostile in browser.evaluate("document.querySelector('.idlink').textContent")

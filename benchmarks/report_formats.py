@@ -1,4 +1,4 @@
-"""How long each output format takes, and how big it gets, for a large scan.
+"""How long each output format (and a diff) takes, and how big it gets, for a large scan.
 
     python benchmarks/report_formats.py [--findings 11000] [--browser]
 
@@ -62,6 +62,14 @@ def main() -> None:
         if name == "html":
             html = text
         print(f"  {name:9} {elapsed:6.2f} s  {len(text.encode()) / 1024 / 1024:7.1f} MiB")
+    from nhiaudit.baseline import compare
+
+    older = doc.model_copy(update={"findings": doc.findings[: len(doc.findings) // 2] + doc.findings[-1000:]})
+    newer = doc.model_copy(update={"findings": doc.findings[1000:]})
+    started = time.perf_counter()
+    diff = compare(older, newer, "old.json")
+    counts = ", ".join(f"{n} {k}" for k, n in diff.counts().items() if n)
+    print(f"  diff      {time.perf_counter() - started:6.2f} s  ({counts})")
     if args.browser:
         from tests.browser import Browser, find_chromium
 

@@ -7,12 +7,12 @@ import subprocess
 import sys
 
 import pytest
-from conftest import run_cli
 
 from nhiaudit.analyzer import analyze
 from nhiaudit.demo import load_demo
 from nhiaudit.rules import all_rules
 from nhiaudit.settings import Settings
+from tests.conftest import run_cli
 
 CROSS_CLOUD = {
     "admin-equivalent",

@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, ROOT, run_cli
 
 from nhiaudit.collectors.gcp_export import GcpExportCollector
 from nhiaudit.errors import InputError
 from nhiaudit.model import CredentialKind, Inventory, dump_json
+from tests.conftest import FIXTURES, ROOT, run_cli
 
 EXPORT = FIXTURES / "gcp" / "export-acme"
 PROD = EXPORT / "projects" / "pay-prod"

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-from conftest import FIXTURES, run_cli
-from gcp_fakes import IMPERSONATED_TOKEN, FakeGcp, write_adc
 
 from nhiaudit.analyzer import analyze
 from nhiaudit.collectors.gcp_export import GcpExportCollector
@@ -18,6 +16,8 @@ from nhiaudit.collectors.gcp_live import GcpEndpoints, GcpLiveCollector, RetrySe
 from nhiaudit.errors import CollectionError, NhiauditError
 from nhiaudit.model import Inventory, dump_json
 from nhiaudit.settings import Settings
+from tests.conftest import FIXTURES, run_cli
+from tests.gcp_fakes import IMPERSONATED_TOKEN, FakeGcp, write_adc
 
 ORG = "800000000001"
 AS_OF = datetime(2026, 11, 1, tzinfo=UTC)

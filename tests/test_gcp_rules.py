@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from conftest import FIXTURES
 
 from nhiaudit.analyzer import analyze
 from nhiaudit.collectors.gcp_export import GcpExportCollector
@@ -22,6 +21,7 @@ from nhiaudit.model import (
     Usage,
 )
 from nhiaudit.settings import Settings
+from tests.conftest import FIXTURES
 
 AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
 EXPORT = FIXTURES / "gcp" / "export-acme"

@@ -78,6 +78,12 @@ def load_paths(provider: str) -> tuple[PrivescPath, ...]:
     )
 
 
+@cache
+def required_groups(provider: str) -> tuple[tuple[str, ...], ...]:
+    """The required permissions of every path, in path order (for batch checks)."""
+    return tuple(p.required for p in load_paths(provider))
+
+
 GCP_METHOD_CATEGORIES = {
     "UpdateIAMRole": "self-escalation",
     "SetOrgIAMPolicy": "self-escalation",

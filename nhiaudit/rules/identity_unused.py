@@ -78,6 +78,12 @@ class IdentityUnused(Rule):
                 # the provider does not say when the identity was created: it may be younger than the window
                 confidence = Confidence.MEDIUM
                 since_text += " (its creation date is unknown, so it may be younger than that)"
+            secrets = [c for c in ctx.active_programmatic(identity.id) if c.managed_by == "user"]
+            if secrets:
+                since_text += (
+                    f", yet it still holds {len(secrets)} active credential{'s' if len(secrets) > 1 else ''} "
+                    f"({', '.join(c.name or c.id for c in secrets)})"
+                )
             yield self.finding(
                 ctx,
                 identity,
@@ -94,5 +100,6 @@ class IdentityUnused(Rule):
                         {"source": r.source, "start": iso(r.window_start), "end": iso(r.window_end)} for r in records
                     ],
                     "admin_equivalent": access is not None and access.admin is not None,
+                    "active_credentials": [c.id for c in secrets],
                 },
             )

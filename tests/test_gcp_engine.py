@@ -191,6 +191,11 @@ def test_unknown_role_makes_the_evaluation_incomplete_not_empty():
     assert access.permission_count() > 0
 
 
+def test_no_binding_at_all_is_incomplete_not_decommissioned():
+    access, _ = evaluate()
+    assert access.empty and access.incomplete and "other resources" in access.incomplete[0]
+
+
 def test_deleted_custom_role_grants_nothing():
     role = "projects/proj/roles/old"
     access, engine = evaluate(grant(role), policies={role: custom(role, [], deleted=True)})

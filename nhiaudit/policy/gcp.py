@@ -240,6 +240,13 @@ class GcpPolicyEngine(PolicyEngine):
             unknown.extend(p for p in compiled.unknown if p not in unknown)
         access.unknown_permissions = unknown
         access.admin = self._admin_verdict(access)
+        if not access.bound and not access.incomplete:
+            # bindings on individual resources (buckets, datasets, secrets, ...) are not collected, so
+            # "no permissions" is not proof that the account was decommissioned
+            access.incomplete.append(
+                "no organization, folder, project or service-account binding grants it anything; bindings on "
+                "other resources (buckets, datasets, ...) are not collected"
+            )
         return access
 
     # admin --------------------------------------------------------------------------------

@@ -177,7 +177,7 @@ class GcpExportCollector(Collector):
         ancestors = _read(folder / "ancestors.json", _ancestors)
         if ancestors is not None:
             p.ancestors = [a for a in ancestors if not a.startswith("projects/")]
-        p.inputs = [str(f) for f in sorted(folder.rglob("*.json"))]
+        p.inputs = [str(folder)]
 
         p.iam_policy = _read(folder / "iam-policy.json", policy_of)
         if p.iam_policy is None:

@@ -425,11 +425,10 @@ class GcpLiveCollector(Collector):
                     data = _to_dict(folder)
                     if data.get("state", "ACTIVE") == "ACTIVE":
                         pending.append(data["name"])
-            except Exception as error:
-                if node == parent:
-                    status, detail = self._classify(error, f"listing projects under {node}")
-                    raise CollectionError(detail) from None
+            except Exception as error:  # reported: the scope itself fails the scan, a sub-folder is a gap
                 status, detail = self._classify(error, f"listing projects under {node}")
+                if node == parent:
+                    raise CollectionError(detail) from None
                 self.raw.gaps.append(
                     CoverageGap(provider=PROVIDER, scope=node, source="project_listing", status=status, detail=detail)  # type: ignore[arg-type]
                 )

@@ -160,6 +160,19 @@ def test_a_single_project_folder_is_accepted():
     assert any(i.id.startswith("api-server@") for i in inv.identities)
 
 
+def test_project_folders_without_the_projects_level_and_without_project_json(tmp_path):
+    """A bare folder of project folders, without project.json: numbers come from the data itself."""
+    for name in ("pay-prod", "pay-staging"):
+        shutil.copytree(EXPORT / "projects" / name, tmp_path / name)
+        (tmp_path / name / "project.json").unlink()
+    inv = collect(tmp_path)
+    assert {s.scope for s in inv.sources} == {"pay-prod", "pay-staging"}
+    recs = by_id(inv)["staging-app@pay-staging.iam.gserviceaccount.com"].attributes["recommendations"]
+    assert recs[0]["resource"] == "projects/pay-staging"  # the number 410000000002 was inferred
+    compute = [t for t in inv.trusts if t.principal.startswith("serviceAccount:410000000001-compute@")]
+    assert compute and all(t.internal for t in compute)
+
+
 def test_secret_fields_in_a_key_export_are_never_kept(export_copy):
     path = export_copy / "projects" / "pay-prod" / "keys" / "api-server@pay-prod.iam.gserviceaccount.com.json"
     keys = json.loads(path.read_text())

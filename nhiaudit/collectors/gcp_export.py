@@ -24,7 +24,7 @@ lists the gcloud command that writes each file, and scripts/gcp-export.sh runs t
       organizations/<org-id>/        organization.json, iam-policy.json, custom-roles.json
 
 A directory that itself holds ``service-accounts.json`` or ``iam-policy.json`` is read as a
-single project folder.
+single project folder; a directory of such folders (without ``projects/``) is accepted too.
 """
 
 from __future__ import annotations
@@ -132,6 +132,15 @@ class GcpExportCollector(Collector):
                     self._read_project(sub, sub.name, raw)
                 else:
                     self._read_container(sub, f"{kind}/{sub.name}", raw)
+        if not known:
+            # a folder of project folders without the projects/ level
+            children = [
+                p for p in sorted(root.iterdir())
+                if p.is_dir() and ((p / "service-accounts.json").exists() or (p / "iam-policy.json").exists())
+            ]  # fmt: skip
+            for child in children:
+                self._read_project(child, child.name, raw)
+            known = bool(children)
         if not known:
             raise InputError(
                 "not a GCP export folder: expected projects/<project-id>/ subfolders (or a single project folder "

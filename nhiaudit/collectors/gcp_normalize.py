@@ -185,6 +185,30 @@ def service_account_flavour(email: str) -> tuple[str | None, str | None, bool]:
     return None, None, False
 
 
+_NUMBERED_NAME = re.compile(r"^projects/(\d+)/")
+
+
+def infer_project_number(project: ProjectData) -> str | None:
+    """The project number when project.json was not exported: recommendations, insights and activity
+    records name the project by number, and the Compute Engine default account carries it."""
+    for sa in project.service_accounts or []:
+        default, number, _ = service_account_flavour(str(sa.get("email", "")))
+        if default == "compute" and number:
+            return number
+    for records in (project.recommendations, project.policy_insights, project.sa_insights):
+        for record in records or []:
+            match = _NUMBERED_NAME.match(str(record.get("name", "")))
+            if match:
+                return match.group(1)
+    for records in (project.sa_activity, project.key_activity):
+        for record in records or []:
+            detail = (record.get("activity") or {}).values()
+            number = next((d.get("projectNumber") for d in detail if isinstance(d, dict)), None)
+            if number:
+                return str(number)
+    return None
+
+
 def _require_list(value: Any, key: str, where: str, what: str) -> list[dict]:
     """A gcloud list (a JSON array) or the REST page shape ``{key: [...]}``."""
     if isinstance(value, dict) and key in value:
@@ -280,6 +304,8 @@ class GcpNormalizer:
         self.trusts: list[Trust] = []
         self.coverage: list[CoverageGap] = list(raw.gaps)
         self.warnings: list[str] = list(raw.warnings)
+        for project in raw.projects.values():
+            project.number = project.number or infer_project_number(project)
         self.numbers = {p.number: p.project_id for p in raw.projects.values() if p.number}
         self.project_ids = set(raw.projects)
         self.org_domains = {

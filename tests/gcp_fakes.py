@@ -246,7 +246,8 @@ class FakeGcp:
                 json.dumps({"accessToken": IMPERSONATED_TOKEN, "expireTime": "2099-01-01T00:00:00Z"}),
                 content_type="application/json",
             )
-        if request.headers.get("Authorization") != f"Bearer {self.expected_token}":
+        expected = f"Bearer {self.expected_token}" if self.expected_token else None
+        if request.headers.get("Authorization") != expected:
             self.unauthorized.append(path)
             return rest_error(401, "Request had invalid authentication credentials.")
         fault = self._fault(request.method, path)

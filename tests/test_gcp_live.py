@@ -222,7 +222,19 @@ def test_empty_or_unlistable_scope_is_an_error(fake):
 def test_missing_credentials_are_explained(fake, monkeypatch, tmp_path):
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "nope.json"))
     with pytest.raises(CollectionError, match="no Google credentials found: run 'gcloud auth application-default"):
-        collector(fake).collect()
+        collector(fake, impersonate_service_account="scanner@ops.iam.gserviceaccount.com").collect()
+
+
+def test_local_emulators_work_without_credentials(fake, monkeypatch, tmp_path):
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "nope.json"))
+    fake.expected_token = None  # the fake now insists on no Authorization header at all
+    inv = collector(fake).collect()
+    assert any("anonymously" in w for w in inv.warnings)
+    assert len([i for i in inv.identities if i.attributes.get("listed")]) == 10 and fake.unauthorized == []
+    with pytest.raises(CollectionError, match="no Google credentials found"):
+        GcpLiveCollector(
+            projects=["pay-prod"], endpoints=GcpEndpoints.from_options([f"iam=http://127.0.0.1:{fake.grpc_port}"])
+        ).collect()
 
 
 def test_key_material_is_never_stored(fake):

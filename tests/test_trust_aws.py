@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, SNAPSHOT, run_cli, write_json
-from trust_support import by_identity, context, run
 
 from nhiaudit.collectors.aws_export import AwsExportCollector
 from nhiaudit.model import Confidence, Inventory, Severity
 from nhiaudit.settings import Settings
 from nhiaudit.trust.context import graph
+from tests.conftest import FIXTURES, SNAPSHOT, run_cli, write_json
+from tests.trust_support import by_identity, context, run
 
 AUTHZ = FIXTURES / "aws" / "trust" / "authorization-details.json"
 ORG = FIXTURES / "aws" / "trust" / "organization-accounts.json"

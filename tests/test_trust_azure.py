@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from conftest import FIXTURES
-from trust_support import FixedAccess, admin, by_identity, context, run
 
 from nhiaudit.analyzer import analyze
 from nhiaudit.model import Inventory, Severity, load_inventory
 from nhiaudit.settings import Settings
+from tests.conftest import FIXTURES
+from tests.trust_support import FixedAccess, admin, by_identity, context, run
 
 INVENTORY = FIXTURES / "azure" / "trust" / "inventory.json"
 SISTER_TENANT = "2e4c6a8b-0d1f-4e3a-b5c7-d9e1f3a5b7c9"

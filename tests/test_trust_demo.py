@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ROOT, run_cli
 
 from nhiaudit.analyzer import analyze
 from nhiaudit.demo import load_demo
 from nhiaudit.model import FindingsDocument
+from tests.conftest import ROOT, run_cli
 
 
 @pytest.fixture(scope="module")

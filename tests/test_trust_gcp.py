@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from conftest import FIXTURES
-from trust_support import FixedAccess, admin, by_identity, context, run
 
 from nhiaudit.analyzer import analyze
 from nhiaudit.model import Confidence, Inventory, Policy, Severity, load_inventory
 from nhiaudit.settings import Settings
 from nhiaudit.trust.context import graph
+from tests.conftest import FIXTURES
+from tests.trust_support import FixedAccess, admin, by_identity, context, run
 
 INVENTORY = FIXTURES / "gcp" / "trust" / "inventory.json"
 PROD = "acme-prod-data.iam.gserviceaccount.com"
@@ -24,40 +24,34 @@ def inventory() -> Inventory:
 
 def test_people_who_can_impersonate(inventory: Inventory) -> None:
     found = by_identity(run(context(inventory), "gcp-human-sa-impersonation"), "gcp-human-sa-impersonation")
-    # the project-level Service Account User grant covers every service account of the project
-    assert set(found) == {
-        "deployer",
-        "etl-runner",
-        "reporting",
-        "github-deployer",
-        "gitlab-deployer",
-        "aws-bridge",
-        "web-app",
-    }
-    assert found["web-app"].severity == Severity.HIGH
-    assert "A binding above the service account" in found["web-app"].description
+    # bindings on the service accounts themselves; the project-level group grant is gcp-project-level-impersonation's
+    assert set(found) == {"deployer", "etl-runner", "reporting"}
     assert found["reporting"].severity == Severity.CRITICAL  # allAuthenticatedUsers
-    deployer = {m["member"]: m for m in found["deployer"].evidence["members"]}
-    assert deployer["user:bob@acme.example"]["level"] == "service_account"
-    assert "user:dave@acme.example" not in deployer  # Service Account Viewer does not impersonate
-    etl = {m["member"]: m for m in found["etl-runner"].evidence["members"]}
-    assert etl["user:carol@acme.example"]["condition"].startswith("temporary-access")
+    deployer = found["deployer"]
+    assert deployer.severity == Severity.HIGH  # low, raised: deployer holds Owner (admin-equivalent)
+    members = {m["member"]: m for m in deployer.evidence["members"]}
+    assert set(members) == {"user:bob@acme.example"}  # Service Account Viewer does not impersonate
+    assert members["user:bob@acme.example"]["level"] == "service_account"
+    etl = found["etl-runner"]
+    assert etl.severity == Severity.INFO and etl.confidence == Confidence.MEDIUM  # conditional, low lowered
+    assert etl.evidence["members"][0]["condition"].startswith("temporary-access")
     # an outside contractor is reported by the cross-boundary rule, not here
-    assert "user:contractor@partner-corp.example" not in etl
+    assert "user:contractor@partner-corp.example" not in {m["member"] for m in etl.evidence["members"]}
+    project_level = run(context(inventory), "gcp-project-level-impersonation")
+    assert [f.identity_name for f in project_level] == ["data-engineers@acme.example"]
 
 
 def test_service_account_level_grant_alone_is_low(inventory: Inventory) -> None:
-    inventory.trusts = [t for t in inventory.trusts if not (t.source or "").startswith("projects/")]
+    inventory.grants = [g for g in inventory.grants if g.policy_id != "roles/owner"]
     found = by_identity(run(context(inventory), "gcp-human-sa-impersonation"), "gcp-human-sa-impersonation")
     assert found["deployer"].severity == Severity.LOW
-    assert found["etl-runner"].confidence == Confidence.MEDIUM  # its only human binding is conditional
-    assert "web-app" not in found
 
 
 def test_cross_boundary_impersonation(inventory: Inventory) -> None:
     found = by_identity(run(context(inventory), "gcp-cross-boundary-impersonation"), "gcp-cross-boundary-impersonation")
     assert set(found) == {"deployer", "etl-runner", "reporting"}
-    assert found["deployer"].severity == Severity.MEDIUM  # another project of the organization
+    assert found["deployer"].severity == Severity.HIGH  # another project of the organization: medium, raised (Owner)
+    assert found["deployer"].evidence["members"][0]["severity"] == "medium"
     assert "acme-dev-tools" in found["deployer"].description
     assert found["etl-runner"].severity == Severity.HIGH  # outside domain
     assert "partner-corp.example" in found["etl-runner"].description
@@ -79,31 +73,56 @@ def test_unknown_domains_warn_instead_of_guessing(inventory: Inventory) -> None:
 
 
 def test_workload_identity_providers(inventory: Inventory) -> None:
-    findings = [f for f in run(context(inventory), "gcp-wif-provider-unconstrained")]
-    providers = {f.evidence.get("provider"): f for f in findings if "provider" in f.evidence}
+    findings = run(context(inventory), "gcp-wif-provider-unconstrained")
     base = "projects/123456789012/locations/global/workloadIdentityPools"
+    providers = {f.evidence["provider"]: f for f in findings if f.identity_kind == "gcp.workload_identity_provider"}
     assert set(providers) == {
         f"{base}/github-pool/providers/github",
         f"{base}/github-pool/providers/github-main-only",
         f"{base}/aws-pool/providers/aws-open",
     }
-    assert providers[f"{base}/github-pool/providers/github"].severity == Severity.CRITICAL
+    github = providers[f"{base}/github-pool/providers/github"]
+    assert github.severity == Severity.CRITICAL and github.scope == "acme-prod-data"  # number mapped to the id
+    assert github.identity_name == "github-pool/github"
     main_only = providers[f"{base}/github-pool/providers/github-main-only"]
     assert main_only.severity == Severity.CRITICAL and "does not restrict" in main_only.description
-    assert providers[f"{base}/aws-pool/providers/aws-open"].severity == Severity.HIGH
-    pools = [f for f in findings if "pool" in f.evidence]
-    assert [(f.identity_name, f.evidence["pool"]) for f in pools] == [("github-deployer", f"{base}/github-pool")]
-    assert pools[0].severity == Severity.CRITICAL
+    aws_open = providers[f"{base}/aws-pool/providers/aws-open"]
+    assert aws_open.severity == Severity.HIGH
+    assert aws_open.evidence["service_accounts"] == [f"aws-bridge@{PROD}", f"web-app@{PROD}"]
+    # the gitlab provider pins the group; the pinned AWS provider names a role: clean
+    bindings = {
+        (f.identity_name, f.evidence["provider"].rsplit("/", 1)[-1])
+        for f in findings
+        if f.identity_kind == "gcp.service_account"
+    }
+    assert bindings == {("github-deployer", "github"), ("github-deployer", "github-main-only"), ("web-app", "aws-open")}
 
 
-def test_provider_without_identity_is_reported_on_the_provider(inventory: Inventory) -> None:
+def test_binding_members_narrow_the_provider(inventory: Inventory) -> None:
+    """aws-bridge is bound to one role of the open AWS provider; web-app to the whole pool."""
+    findings = run(context(inventory), "gcp-wif-provider-unconstrained")
+    names = {f.identity_name for f in findings if f.identity_kind == "gcp.service_account"}
+    assert "aws-bridge" not in names and "gitlab-deployer" not in names and "web-app" in names
+
+
+def test_disabled_providers_are_skipped(inventory: Inventory) -> None:
     for trust in inventory.trusts:
         if trust.principal.endswith("/providers/github"):
-            trust.identity_id = trust.principal
+            trust.conditions["disabled"] = True
     findings = run(context(inventory), "gcp-wif-provider-unconstrained")
-    pseudo = [f for f in findings if f.identity_kind == "gcp.workload_identity_provider"]
-    assert len(pseudo) == 1 and pseudo[0].identity_name == "github-pool/github"
-    assert pseudo[0].scope == "123456789012"
+    assert not any(f.evidence.get("provider", "").endswith("/providers/github") for f in findings)
+
+
+def test_whole_pool_bindings_without_provider_member(inventory: Inventory) -> None:
+    """Collectors that attach provider trusts without the binding member: the gcp_member binding is used."""
+    for trust in inventory.trusts:
+        trust.conditions.pop("member", None)
+    inventory.trusts = [
+        t for t in inventory.trusts if not (t.principal_kind == "oidc" and t.identity_id != f"github-deployer@{PROD}")
+    ]
+    findings = run(context(inventory), "gcp-wif-provider-unconstrained")
+    bindings = [f for f in findings if f.identity_name == "github-deployer"]
+    assert bindings and all(f.severity == Severity.CRITICAL for f in bindings)
 
 
 def test_environment_crossing_from_labels(inventory: Inventory) -> None:
@@ -116,9 +135,8 @@ def test_environment_crossing_from_labels(inventory: Inventory) -> None:
 
 
 def test_impersonation_chain_makes_admin_equivalent(inventory: Inventory) -> None:
-    """ci-builder can mint tokens for deployer; deployer is admin: ci-builder is admin-equivalent."""
-    access = {DEPLOYER: admin("gcp", DEPLOYER, "roles/owner"), CI: FixedAccess(provider="gcp", identity_id=CI)}
-    ctx = context(inventory, access=access)
+    """ci-builder can mint tokens for deployer, which holds Owner: ci-builder is admin-equivalent (GCP engine)."""
+    ctx = context(inventory)
     found = by_identity(run(ctx, "admin-equivalent"), "admin-equivalent")
     assert set(found) == {"deployer", "ci-builder"}
     path = found["ci-builder"].evidence["path"]
@@ -128,6 +146,14 @@ def test_impersonation_chain_makes_admin_equivalent(inventory: Inventory) -> Non
     # trust findings on the admin service account are raised
     cross = by_identity(run(ctx, "gcp-cross-boundary-impersonation"), "gcp-cross-boundary-impersonation")
     assert cross["deployer"].severity == Severity.HIGH and "admin-equivalent" in cross["deployer"].description
+
+
+def test_chain_with_a_given_access(inventory: Inventory) -> None:
+    """The chain is provider-neutral: any EffectiveAccess with an admin verdict ends a path."""
+    inventory.grants = []
+    access = {DEPLOYER: admin("gcp", DEPLOYER, "roles/owner"), CI: FixedAccess(provider="gcp", identity_id=CI)}
+    found = by_identity(run(context(inventory, access=access), "admin-equivalent"), "admin-equivalent")
+    assert found["ci-builder"].evidence["admin_identity"] == DEPLOYER
 
 
 def test_act_as_needs_a_deploy_permission(inventory: Inventory) -> None:

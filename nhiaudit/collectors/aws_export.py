@@ -19,6 +19,7 @@ from nhiaudit.collectors.aws_authz import CREDENTIAL_REPORT_COLUMNS, USER_RULES,
 from nhiaudit.collectors.interface import Collector
 from nhiaudit.errors import InputError, PolicyError
 from nhiaudit.model import CoverageGap, Inventory, Scope, Source, load_json_file, utcnow
+from nhiaudit.perf import fewer_gc_pauses
 
 LIST_KEYS = ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies")
 ID_KEYS = {"UserDetailList": "Arn", "GroupDetailList": "Arn", "RoleDetailList": "Arn", "Policies": "Arn"}
@@ -163,12 +164,21 @@ class AwsExportCollector(Collector):
         self.method = method
 
     def collect(self) -> Inventory:
+        with fewer_gc_pauses():
+            return self._collect()
+
+    def _collect(self) -> Inventory:
         details = read_authorization_details(self.authorization_files)
         report = read_credential_report(self.credential_report) if self.credential_report else None
         scopes = read_organization_accounts(self.organization_accounts) if self.organization_accounts else []
         where = ", ".join(p.name for p in self.authorization_files)
         snapshot = self.snapshot_time or utcnow()
-        converter = AuthzConverter(where=where, snapshot=snapshot, org_accounts={s.id for s in scopes})
+        converter = AuthzConverter(
+            where=where,
+            snapshot=snapshot,
+            report_where=self.credential_report.name if self.credential_report else "credential report",
+            org_accounts={s.id for s in scopes},
+        )
         try:
             converter.add_policies(details["Policies"])
             converter.add_groups(details["GroupDetailList"])
@@ -205,6 +215,20 @@ class AwsExportCollector(Collector):
                         "granted-versus-used analysis needs a live scan"
                     ),
                     affects=[],
+                )
+            )
+        if converter.roles_without_last_used:
+            coverage.append(
+                CoverageGap(
+                    provider="aws",
+                    scope=accounts[0] if len(accounts) == 1 else "*",
+                    source="role_last_used",
+                    status="not_supplied",
+                    detail=(
+                        f"{converter.roles_without_last_used} roles have no RoleLastUsed in the export (older AWS CLI "
+                        "versions omit it), so their activity is unknown and they are not judged unused"
+                    ),
+                    affects=["identity-unused"],
                 )
             )
         missing = sorted({g.policy_id for g in out.grants if g.policy_id not in out.policies})

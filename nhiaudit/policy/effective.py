@@ -35,6 +35,8 @@ class PermissionGrant:
 
     def narrowing(self) -> str:
         """Words for a finding: how the grant is narrower than unconditional."""
+        if not self.narrowed:
+            return ""
         parts = []
         if not self.unconditional:
             parts.append("only under conditions (" + ", ".join(self.conditions) + ")")
@@ -48,12 +50,19 @@ class PermissionGrant:
 
 @dataclass(frozen=True)
 class AdminVerdict:
-    level: Literal["full", "equivalent"]
+    level: Literal["full", "equivalent", "service"]
+    """full: every permission; equivalent: can grant itself every permission (or nearly all of
+    them, like GCP Editor); service: administrator of some services only (GCP ``*Admin`` roles)."""
     reason: str
     policies: tuple[str, ...]
     conditional: bool = False
     """Only through conditional or resource-scoped grants: narrower, not absent."""
     conditions: tuple[str, ...] = ()
+
+    @property
+    def account_wide(self) -> bool:
+        """Admin of the whole account / project / tenant, not of some services only."""
+        return self.level != "service"
 
 
 @dataclass
@@ -77,6 +86,10 @@ class EffectiveAccess(ABC):
     @abstractmethod
     def allows_all(self, permissions: Iterable[str]) -> bool:
         """Fast check: every permission is effectively allowed (possibly narrowed)."""
+
+    def allows_each(self, groups: tuple[tuple[str, ...], ...]) -> list[bool]:
+        """``allows_all`` for many permission groups at once (engines may do this faster)."""
+        return [self.allows_all(group) for group in groups]
 
     @abstractmethod
     def permission_count(self) -> int:

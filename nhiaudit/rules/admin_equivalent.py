@@ -21,11 +21,14 @@ class AdminEquivalent(Rule):
             "or tenant. Effective permissions are computed after explicit denies and permissions "
             "boundaries, so an admin policy that is capped or cancelled is not reported; one granted "
             "through NotAction (allow everything except a few actions) is. 'Equivalent' means at least "
-            "90% of all catalog actions including every IAM permissions-management action: such an "
-            "identity can grant itself the rest. An identity that can become an admin-equivalent identity "
-            "(assume its role, impersonate it, pass it to compute it controls, create its keys, own it) is "
-            "admin-equivalent too: the finding shows the path, step by step. Paths that need a condition "
-            "nhiaudit cannot evaluate are reported with high severity and medium confidence."
+            "90% of all catalog actions including every IAM permissions-management action, or (GCP) the "
+            "basic Editor role or the right to change a project's, folder's or organization's IAM policy: such "
+            "an identity can grant itself the rest. Administrator roles of single services (GCP *Admin roles, "
+            "CIS GCP 1.5) are reported as service-level admin with high instead of critical severity. An "
+            "identity that can become an admin-equivalent identity (assume its role, impersonate it, pass it to "
+            "compute it controls, create its keys, own it) is admin-equivalent too: the finding shows the path, "
+            "step by step. Paths that need a condition nhiaudit cannot evaluate are reported with high severity "
+            "and medium confidence."
         ),
         remediation=(
             "Replace the admin grant with a policy limited to the services and actions this identity "
@@ -44,17 +47,26 @@ class AdminEquivalent(Rule):
         paths = admin_paths(ctx)
         for identity in ctx.nhis():
             access = ctx.access.get(identity.id)
+            path = paths.get(identity.id)
+            if path is not None and not identity.disabled:
+                yield self._via_path(ctx, identity, path)
+                continue
             if access is None or access.admin is None:
-                path = paths.get(identity.id)
-                if path is not None and not identity.disabled:
-                    yield self._via_path(ctx, identity, path)
                 continue
             verdict = access.admin
             policies = ", ".join(verdict.policies)
-            description = f"{describe(identity)} is admin-equivalent: it {verdict.reason}, granted by {policies}."
-            severity, confidence = self.meta.severity, Confidence.HIGH
+            if verdict.account_wide:
+                description = f"{describe(identity)} is admin-equivalent: it {verdict.reason}, granted by {policies}."
+                severity = self.meta.severity
+            else:
+                description = (
+                    f"{describe(identity)} has service-level administrator rights: it {verdict.reason}, "
+                    f"granted by {policies}."
+                )
+                severity = Severity.HIGH
+            confidence = Confidence.HIGH
             if verdict.conditional:
-                severity, confidence = Severity.HIGH, Confidence.MEDIUM
+                severity, confidence = severity.lowered(), Confidence.MEDIUM
                 description += (
                     " The grant is narrower than unconditional: only under " + "; ".join(verdict.conditions) + "."
                 )

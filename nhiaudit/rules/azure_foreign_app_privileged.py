@@ -71,7 +71,7 @@ def _privilege(ctx: AnalysisContext, identity: Identity) -> tuple[Severity, str,
     reach = admin_reach(ctx, identity.id)
     if reach is not None:
         _, path = reach
-        if path is None and access is not None and access.admin is not None:
+        if path is None and access is not None and access.admin is not None and access.admin.account_wide:
             verdict = access.admin
             return (
                 Severity.CRITICAL,
@@ -86,6 +86,13 @@ def _privilege(ctx: AnalysisContext, identity: Identity) -> tuple[Severity, str,
             )
     if access is None:
         return None
+    if access.admin is not None:  # administrator of some services only
+        verdict = access.admin
+        return (
+            Severity.HIGH,
+            f"it is a service-level administrator: it {verdict.reason}, granted by {', '.join(verdict.policies)}",
+            {"privilege": "service-level admin", "policies": list(verdict.policies)},
+        )
     for path in load_paths(identity.provider):
         if access.allows_all(path.required):
             return (

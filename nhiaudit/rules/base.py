@@ -32,6 +32,7 @@ KIND_LABELS = {
     "aws.role": "Role",
     "aws.user": "IAM user",
     "gcp.service_account": "Service account",
+    "gcp.member": "Member",
     "azure.service_principal": "Service principal",
     "azure.managed_identity": "Managed identity",
     "azure.application": "App registration",
@@ -59,7 +60,7 @@ class RuleMeta:
     def references(self, provider: str | None = None) -> References:
         label = PROVIDER_LABELS.get(provider or "", "")
         cis = [c for c in self.cis if not label or c.startswith(f"CIS {label} ")]
-        return References(
+        return References.fast(
             owasp_nhi=list(self.owasp_nhi),
             nist_800_207=list(self.nist_800_207),
             nist_800_53=list(self.nist_800_53),
@@ -155,7 +156,7 @@ class Rule(ABC):
     ) -> Finding:
         """Build a finding. ``key`` distinguishes several findings of one rule on one identity."""
         credential_id = credential.id if credential else None
-        return Finding(
+        return Finding.fast(
             fingerprint=fingerprint(self.meta.id, identity.provider, identity.scope, identity.id, credential_id, key),
             rule_id=self.meta.id,
             title=self.meta.title,
@@ -197,6 +198,9 @@ SOURCE_LABELS = {
     "aws.credential_report": "IAM credential report",
     "aws.access_advisor": "IAM Access Advisor",
     "aws.access_analyzer": "IAM Access Analyzer",
+    "gcp.activity_analyzer": "GCP Activity Analyzer",
+    "gcp.sa_insight": "GCP service-account insight",
+    "gcp.policy_insight": "GCP IAM policy insight",
 }
 """Evidence source id -> words for findings."""
 

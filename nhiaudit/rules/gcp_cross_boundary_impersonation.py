@@ -51,7 +51,7 @@ class GcpCrossBoundaryImpersonation(Rule):
                 granted = powers(trust.actions, ctx.inventory)
                 if not granted:
                     continue
-                judged = _crossing(org, identity, trust)
+                judged = _crossing(ctx, org, identity, trust)
                 if judged is None:
                     member = parse_member(trust.principal)
                     unknown = member.human and not member.public and org.domain_inside(member.domain) is None
@@ -105,7 +105,7 @@ class GcpCrossBoundaryImpersonation(Rule):
             )
 
 
-def _crossing(org: Organization, identity: Identity, trust: Trust) -> tuple[str, Severity] | None:
+def _crossing(ctx: AnalysisContext, org: Organization, identity: Identity, trust: Trust) -> tuple[str, Severity] | None:
     """(words, severity) when the member crosses a project, organization or domain boundary."""
     member = parse_member(trust.principal)
     if member.google_managed or member.public:
@@ -118,20 +118,22 @@ def _crossing(org: Organization, identity: Identity, trust: Trust) -> tuple[str,
             return f"{member.kind} outside the organization's domains", Severity.HIGH
         return None
     if member.kind in ("serviceAccount", "principal", "principalSet") and member.project:
-        if member.project == identity.scope:
-            return None
-        if member.kind != "serviceAccount":
-            # pools are named by project number: judge only when this project's number is known
+        known = ctx.identity(member.email) if member.email else None
+        project = known.scope if known is not None else org.project_id(member.project)
+        if project is None:
             own_number = identity.attributes.get("project_number")
             if own_number is None or str(own_number) == member.project:
-                return None
+                return None  # a project number nhiaudit cannot resolve: not judged
+            project = member.project
+        if project == identity.scope:
+            return None
         if member.kind != "serviceAccount":
-            what = f"workload identity pool in project {member.project}"
+            what = f"workload identity pool in project {project}"
         elif ".svc.id.goog[" in member.value:
-            what = f"GKE workload of project {member.project}"
+            what = f"GKE workload of project {project}"
         else:
-            what = f"service account of project {member.project}"
-        inside = org.contains(member.project)
+            what = f"service account of project {project}"
+        inside = org.contains(project)
         if inside:
             return f"{what}, another project of the organization", Severity.MEDIUM
         if trust.internal is True:

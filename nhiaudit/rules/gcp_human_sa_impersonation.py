@@ -11,6 +11,8 @@ from nhiaudit.trust.context import admin_evidence, admin_note, organization, rai
 from nhiaudit.trust.gcp import Power, binding_condition, binding_level, powers
 from nhiaudit.trust.principals import GcpMember, parse_member
 
+ABOVE = ("project", "folder", "organization")
+
 BASIC_ROLES = frozenset({"roles/owner", "roles/editor"})
 """People holding basic roles can act as every service account too, but that is one consequence of an
 over-broad basic role, not a delegation of the service account; the graph still uses it."""
@@ -48,30 +50,30 @@ class GcpHumanSaImpersonation(Rule):
     meta = RuleMeta(
         id="gcp-human-sa-impersonation",
         title="People can impersonate a service account",
-        severity=Severity.HIGH,
+        severity=Severity.LOW,
         rationale=(
-            "Users and groups holding Service Account Token Creator, Service Account User or Workload Identity "
-            "User (or a role with the same permissions: getAccessToken, signBlob, signJwt, actAs, key creation; "
-            "the basic Owner and Editor roles are not counted here) "
-            "can act as the service account: its actions are then logged as the service account, not as the "
-            "person, and its permissions become theirs. Granted on the project (or a folder or the "
-            "organization) the right covers every service account in it, which CIS GCP 1.6 forbids (high); "
-            "granted on one service account it is a deliberate delegation that is still worth knowing (low, "
-            "raised when the service account is or can become admin-equivalent). allUsers or "
-            "allAuthenticatedUsers is critical. Conditional bindings count one step lower, with medium "
-            "confidence. Members from outside the organization's domains are reported by "
-            "gcp-cross-boundary-impersonation instead."
+            "Users and groups granted Service Account Token Creator, Service Account User, Workload Identity "
+            "User, Service Account Key Admin or Admin on a service account itself (or a role with the same "
+            "permissions: getAccessToken, signBlob, signJwt, getOpenIdToken, actAs, key creation, setIamPolicy; "
+            "the basic Owner and Editor roles are not counted here) can act as it: their actions are logged as "
+            "the service account, not as the person, and its permissions become theirs (human use of an NHI). "
+            "A grant on one service account is usually a deliberate delegation, so it is low, raised to high when "
+            "the service account is or can become admin-equivalent; allUsers or allAuthenticatedUsers is "
+            "critical. Conditional bindings count one step lower, with medium confidence. Grants on the project, "
+            "a folder or the organization are reported by gcp-project-level-impersonation (CIS GCP 1.6), and "
+            "members outside the organization's domains by gcp-cross-boundary-impersonation."
         ),
         remediation=(
-            "Remove project-level Service Account User / Token Creator bindings for users and groups; grant "
-            "impersonation on the individual service account that a person must use, to a group, with an IAM "
-            "condition (for example an expiry) where possible, and prefer short-lived access through a "
-            "privileged access manager. Never grant these roles to allUsers or allAuthenticatedUsers."
+            "Keep impersonation for people rare and short-lived: grant it to a group rather than individuals, "
+            "with an IAM condition that expires, or through Privileged Access Manager, and prefer Token Creator "
+            "on a low-privilege service account to rights on an administrator one. Never grant these roles to "
+            "allUsers or allAuthenticatedUsers, and keep who administers service accounts apart from who uses "
+            "them (CIS GCP 1.8)."
         ),
         owasp_nhi=("NHI10:2025",),
         nist_800_207=("Tenet 4", "Tenet 6"),
         nist_800_53=("AC-2(9)", "AC-6", "AC-5"),
-        cis=("CIS GCP v4.0.0 1.6", "CIS GCP v4.0.0 1.8"),
+        cis=("CIS GCP v4.0.0 1.8",),
         providers=("gcp",),
     )
 
@@ -91,6 +93,8 @@ class GcpHumanSaImpersonation(Rule):
                 if not granted:
                     continue
                 level = binding_level(trust)
+                if level in ABOVE and not member.public:
+                    continue  # bindings above the account: gcp-project-level-impersonation, one finding per member
                 condition = binding_condition(trust)
                 severity = Severity.CRITICAL if member.public else LEVEL_SEVERITY[level]
                 if condition:
@@ -114,8 +118,6 @@ class GcpHumanSaImpersonation(Rule):
                 + (f"; and {len(holders) - 5} more" if len(holders) > 5 else "")
                 + "."
             )
-            if any(h.level in ("project", "folder", "organization") for h in holders):
-                description += " A binding above the service account covers every service account beneath it."
             note = admin_note(ctx, identity.id)
             if note:
                 if severity != Severity.CRITICAL:

@@ -1,20 +1,30 @@
-"""gcp-wif-provider-unconstrained: a workload identity federation provider (or a binding to a
-whole pool) that admits more workloads than intended."""
+"""gcp-wif-provider-unconstrained: a workload identity federation provider, or a service account's
+binding to it, that admits more workloads than intended."""
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from nhiaudit.model import Confidence, Finding, Identity, Severity, Trust
 from nhiaudit.rules.base import AnalysisContext, Rule, RuleMeta, describe
-from nhiaudit.trust.context import admin_evidence, admin_note, raised
+from nhiaudit.trust.context import admin_evidence, admin_note, organization, raised
 from nhiaudit.trust.gcp import STRONG, powers
-from nhiaudit.trust.oidc import Breadth, SubjectScope, analyze_attribute_condition, issuer_of
+from nhiaudit.trust.oidc import (
+    Breadth,
+    Issuer,
+    SubjectScope,
+    analyze_attribute_condition,
+    analyze_subject,
+    claim_scope,
+    issuer_of,
+)
 from nhiaudit.trust.principals import parse_member
 
 PROVIDER_RE = re.compile(r"(projects/([^/]+)/locations/[^/]+/workloadIdentityPools/([^/]+))/providers/([^/]+)")
+MEMBER_RE = re.compile(r"workloadIdentityPools/[^/]+/(attribute\.[^/]+|subject|group)/(.+)$")
 PROVIDER_KINDS = ("oidc", "saml", "aws")
 
 SEVERITY = {
@@ -24,6 +34,23 @@ SEVERITY = {
     Breadth.REPOSITORY_SET: Severity.MEDIUM,
     Breadth.ANY_REF: Severity.MEDIUM,
 }
+
+
+@dataclass(frozen=True)
+class Provider:
+    trust: Trust
+    scope: SubjectScope
+    issuer: Issuer
+    multi_tenant: bool
+
+    @property
+    def name(self) -> str:
+        return self.trust.principal
+
+    def severity(self, breadth: Breadth) -> Severity:
+        if breadth == Breadth.ANY and not self.multi_tenant:
+            return Severity.HIGH
+        return SEVERITY[breadth]
 
 
 class GcpWifProviderUnconstrained(Rule):
@@ -38,10 +65,11 @@ class GcpWifProviderUnconstrained(Rule):
             "is anyone (critical); for an AWS account every role and user in it, for an EKS cluster or a "
             "corporate IdP every workload or user of it (high). A condition that does not pin the organization "
             "or repository (only a branch, say), or pins it with startsWith on a prefix other organizations can "
-            "share, is reported the same way; pinning the repository owner is the minimum Google recommends. "
-            "Separately, a Workload Identity User binding for a whole pool (principalSet://.../*) lets every "
-            "identity the pool accepts impersonate the service account; it is reported with the breadth of the "
-            "pool's providers."
+            "share, is reported the same way, once per provider; pinning the repository owner is the minimum "
+            "Google recommends. Separately, a service account is reported when the members allowed to "
+            "impersonate it through the pool (a whole pool, principalSet://.../*, or an attribute such as "
+            "attribute.repository_owner/ORG, read through the provider's attribute mapping) together with the "
+            "provider's condition still admit a whole organization or more. Disabled providers are skipped."
         ),
         remediation=(
             "Set an attribute condition on every provider that pins the owner, e.g. "
@@ -57,37 +85,87 @@ class GcpWifProviderUnconstrained(Rule):
     )
 
     def check(self, ctx: AnalysisContext) -> Iterator[Finding]:
-        pools: dict[str, list[tuple[Trust, SubjectScope]]] = defaultdict(list)
-        seen: set[tuple[str, str]] = set()
+        providers: dict[str, Provider] = {}
+        pools: dict[str, list[Provider]] = defaultdict(list)
+        attached: dict[str, list[tuple[Provider, str | None]]] = defaultdict(list)
         for trust in ctx.inventory.trusts:
             match = PROVIDER_RE.search(trust.principal)
-            if trust.principal_kind not in PROVIDER_KINDS or match is None:
+            if trust.principal_kind not in PROVIDER_KINDS or match is None or trust.conditions.get("disabled"):
                 continue
-            scope = _provider_scope(trust)
-            pools[match.group(1)].append((trust, scope))
-            if (trust.identity_id, trust.principal) in seen:
-                continue
-            seen.add((trust.identity_id, trust.principal))
-            if scope.breadth < Breadth.OTHER_OWNERS:
-                continue
-            identity = ctx.identity(trust.identity_id) or _provider_identity(trust, match)
-            if identity.provider_owned and not ctx.settings.include_provider_owned:
-                continue
-            yield self._provider_finding(ctx, identity, trust, scope)
-        yield from self._pool_bindings(ctx, pools)
+            provider = providers.get(trust.principal)
+            if provider is None:
+                provider = providers[trust.principal] = _provider(trust)
+                pools[match.group(1)].append(provider)
+            member = trust.conditions.get("member")
+            attached[trust.identity_id].append((provider, str(member) if member else None))
+        for name, provider in sorted(providers.items()):
+            if provider.scope.breadth >= Breadth.OTHER_OWNERS:
+                yield self._provider_finding(ctx, provider, PROVIDER_RE.search(name))  # type: ignore[arg-type]
+        for identity in ctx.nhis(["gcp"]):
+            pairs = list(attached.get(identity.id, []))
+            pairs.extend(_pool_members(ctx, identity, pools, pairs))
+            seen: set[tuple[str, str | None]] = set()
+            for provider, member in pairs:
+                if (provider.name, member) in seen:
+                    continue
+                seen.add((provider.name, member))
+                finding = self._binding_finding(ctx, identity, provider, member)
+                if finding is not None:
+                    yield finding
 
-    def _provider_finding(self, ctx: AnalysisContext, identity: Identity, trust: Trust, scope: SubjectScope) -> Finding:
-        issuer = _issuer_label(trust)
-        severity = SEVERITY[scope.breadth]
-        issuer_url = str(trust.conditions.get("issuer") or "")
-        public_issuer = trust.principal_kind == "oidc" and issuer_of(issuer_url).multi_tenant
-        if scope.breadth == Breadth.ANY and not public_issuer:
-            severity = Severity.HIGH
-        subject = "the provider" if identity.id == trust.principal else describe(identity)
-        description = f"Workload identity provider {trust.principal} ({issuer}) federating into {subject}: "
-        admits = "" if scope.breadth == Breadth.ANY else f"admits {scope.text}: "
-        description += f"{admits}{scope.explanation}."
-        note = admin_note(ctx, identity.id) if ctx.identity(identity.id) else None
+    def _provider_finding(self, ctx: AnalysisContext, provider: Provider, match: re.Match[str]) -> Finding:
+        org = organization(ctx)
+        number = match.group(2)
+        identity = Identity(
+            id=provider.name,
+            provider="gcp",
+            scope=org.project_id(number) or number,
+            kind="gcp.workload_identity_provider",
+            name=f"{match.group(3)}/{match.group(4)}",
+            classification="workload identity pool provider",
+        )
+        scope = provider.scope
+        reaches = sorted({t.identity_id for t in ctx.inventory.trusts if t.principal == provider.name})
+        description = (
+            f"Workload identity provider {provider.name} ({_issuer_label(provider.trust)}): {scope.explanation}."
+        )
+        if reaches:
+            description += f" Service accounts it can reach: {', '.join(reaches[:5])}" + (
+                f" and {len(reaches) - 5} more." if len(reaches) > 5 else "."
+            )
+        return self.finding(
+            ctx,
+            identity,
+            description=description,
+            severity=provider.severity(scope.breadth),
+            confidence=Confidence.MEDIUM if scope.notes else Confidence.HIGH,
+            evidence={
+                "provider": provider.name,
+                "kind": provider.trust.principal_kind,
+                "issuer": provider.trust.conditions.get("issuer"),
+                "attribute_condition": provider.trust.conditions.get("attributeCondition"),
+                "breadth": scope.breadth.name.lower(),
+                "notes": list(scope.notes),
+                "service_accounts": reaches,
+            },
+        )
+
+    def _binding_finding(
+        self, ctx: AnalysisContext, identity: Identity, provider: Provider, member: str | None
+    ) -> Finding | None:
+        narrowed = _member_scope(provider, member)
+        scope = provider.scope
+        if narrowed is not None and narrowed.breadth < scope.breadth:
+            scope = narrowed
+        if scope.breadth < Breadth.OWNER:
+            return None
+        severity = provider.severity(scope.breadth)
+        who = member or "every identity of the pool"
+        description = (
+            f"{describe(identity)} can be impersonated through workload identity provider {provider.name} "
+            f"({_issuer_label(provider.trust)}) by {who}, which admits {scope.text}: {scope.explanation}."
+        )
+        note = admin_note(ctx, identity.id)
         if note:
             severity = raised(severity)
             description += " " + note
@@ -97,79 +175,74 @@ class GcpWifProviderUnconstrained(Rule):
             description=description,
             severity=severity,
             confidence=Confidence.MEDIUM if scope.notes else Confidence.HIGH,
-            key=trust.principal,
+            key=f"{provider.name}#{member}",
             evidence={
-                "provider": trust.principal,
-                "kind": trust.principal_kind,
-                "issuer": trust.conditions.get("issuer"),
-                "attribute_condition": trust.conditions.get("attributeCondition"),
+                "provider": provider.name,
+                "member": member,
+                "attribute_condition": provider.trust.conditions.get("attributeCondition"),
                 "breadth": scope.breadth.name.lower(),
-                "notes": list(scope.notes),
-                "admin_equivalent": admin_evidence(ctx, identity.id) if ctx.identity(identity.id) else None,
+                "admin_equivalent": admin_evidence(ctx, identity.id),
             },
         )
 
-    def _pool_bindings(
-        self, ctx: AnalysisContext, pools: dict[str, list[tuple[Trust, SubjectScope]]]
-    ) -> Iterator[Finding]:
-        for identity in ctx.nhis(["gcp"]):
-            for trust in ctx.trusts(identity.id):
-                if trust.principal_kind != "gcp_member":
-                    continue
-                member = parse_member(trust.principal)
-                if member.kind != "principalSet" or member.pool is None or not member.value.rstrip().endswith("/*"):
-                    continue
-                if not any(p.kind == STRONG for p in powers(trust.actions, ctx.inventory)):
-                    continue
-                providers = pools.get(member.pool, [])
-                if providers:
-                    worst_trust, worst = max(providers, key=lambda p: p[1].breadth)
-                    if worst.breadth < Breadth.OWNER:
-                        continue
-                    severity = SEVERITY[worst.breadth]
-                    confidence = Confidence.HIGH
-                    because = f"its provider {worst_trust.principal} admits {worst.text} ({worst.explanation})"
-                else:
-                    severity, confidence = Severity.MEDIUM, Confidence.LOW
-                    because = "the pool's providers are not in the inventory, so what it accepts is unknown"
-                description = (
-                    f"{describe(identity)} can be impersonated by every identity of workload identity pool "
-                    f"{member.pool} ({', '.join(trust.actions)} on {trust.source}), and {because}."
-                )
-                note = admin_note(ctx, identity.id)
-                if note:
-                    severity = raised(severity)
-                    description += " " + note
-                yield self.finding(
-                    ctx,
-                    identity,
-                    description=description,
-                    severity=severity,
-                    confidence=confidence,
-                    key=trust.principal,
-                    evidence={
-                        "member": trust.principal,
-                        "pool": member.pool,
-                        "binding": trust.source,
-                        "roles": trust.actions,
-                        "providers": [
-                            {"provider": t.principal, "breadth": s.breadth.name.lower(), "why": s.explanation}
-                            for t, s in providers
-                        ],
-                        "admin_equivalent": admin_evidence(ctx, identity.id),
-                    },
-                )
 
-
-def _provider_scope(trust: Trust) -> SubjectScope:
+def _provider(trust: Trust) -> Provider:
     condition = trust.conditions.get("attributeCondition")
+    issuer = issuer_of(str(trust.conditions.get("issuer") or ""))
     if trust.principal_kind == "oidc":
-        issuer = issuer_of(str(trust.conditions.get("issuer") or ""))
-        return analyze_attribute_condition(condition, issuer)
+        return Provider(trust, analyze_attribute_condition(condition, issuer), issuer, issuer.multi_tenant)
     if condition:
-        return SubjectScope(Breadth.PINNED, f"attribute condition {condition!r}")
+        return Provider(trust, SubjectScope(Breadth.PINNED, f"attribute condition {condition!r}"), issuer, False)
     what = "every role and user of the AWS account" if trust.principal_kind == "aws" else "every user of the IdP"
-    return SubjectScope(Breadth.ANY, f"no attribute condition: {what}")
+    return Provider(trust, SubjectScope(Breadth.ANY, f"no attribute condition: {what}"), issuer, False)
+
+
+def _member_scope(provider: Provider, member: str | None) -> SubjectScope | None:
+    """What the binding's member admits on its own (None: it does not narrow the pool)."""
+    if member is None or member.rstrip().endswith("/*"):
+        return None
+    match = MEMBER_RE.search(member)
+    if match is None:
+        return None
+    what, value = match.group(1), match.group(2)
+    mapping = {str(k): str(v) for k, v in (provider.trust.conditions.get("attributeMapping") or {}).items()}
+    if what == "subject":
+        source = mapping.get("google.subject", "assertion.sub")
+        claim = source.split(".", 1)[1] if source.startswith("assertion.") else None
+        if provider.trust.principal_kind != "oidc" or claim is None:
+            return SubjectScope(Breadth.PINNED, f"one subject ({value})")
+        if claim == "sub":
+            return analyze_subject(provider.issuer, value, wildcard=False)
+        return claim_scope(provider.issuer, claim, value, wildcard=False)
+    if what.startswith("attribute."):
+        name = what.split(".", 1)[1]
+        source = mapping.get(f"attribute.{name}", f"assertion.{name}")
+        claim = source.split(".", 1)[1] if source.startswith("assertion.") else None
+        if provider.trust.principal_kind != "oidc":
+            return SubjectScope(Breadth.PINNED, f"{what} = {value}")
+        if claim is None:
+            return None  # a computed attribute: not judged
+        return claim_scope(provider.issuer, claim, value, wildcard=False)
+    return None
+
+
+def _pool_members(
+    ctx: AnalysisContext,
+    identity: Identity,
+    pools: dict[str, list[Provider]],
+    known: list[tuple[Provider, str | None]],
+) -> list[tuple[Provider, str | None]]:
+    """Bindings to pool principals for which the collector did not attach provider trusts."""
+    members = {m for _, m in known}
+    out: list[tuple[Provider, str | None]] = []
+    for trust in ctx.trusts(identity.id):
+        if trust.principal_kind != "gcp_member" or trust.principal in members:
+            continue
+        member = parse_member(trust.principal)
+        if member.pool is None or not any(p.kind == STRONG for p in powers(trust.actions, ctx.inventory)):
+            continue
+        out.extend((provider, trust.principal) for provider in pools.get(member.pool, []))
+    return out
 
 
 def _issuer_label(trust: Trust) -> str:
@@ -177,17 +250,5 @@ def _issuer_label(trust: Trust) -> str:
         account = trust.conditions.get("accountId") or trust.conditions.get("issuer")
         return f"AWS account {account}" if account else "an AWS account"
     if trust.principal_kind == "saml":
-        return f"SAML IdP {trust.conditions.get('issuer') or '?'}"
+        return "a SAML identity provider"
     return issuer_of(str(trust.conditions.get("issuer") or "")).label
-
-
-def _provider_identity(trust: Trust, match: re.Match[str]) -> Identity:
-    """The provider as a pseudo-identity, when the collector attached its trust to no identity."""
-    return Identity(
-        id=trust.principal,
-        provider="gcp",
-        scope=match.group(2),
-        kind="gcp.workload_identity_provider",
-        name=f"{match.group(3)}/{match.group(4)}",
-        classification="workload identity pool provider",
-    )

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from nhiaudit.catalogs.privesc import CATEGORY_RANK, PrivescPath, load_paths
+from nhiaudit.catalogs.privesc import CATEGORY_RANK, PrivescPath, load_paths, required_groups
 from nhiaudit.model import Confidence, Finding, Severity
 from nhiaudit.policy.effective import EffectiveAccess, PermissionGrant
 from nhiaudit.rules.base import AnalysisContext, Rule, RuleMeta, describe
-from nhiaudit.trust.context import admin_paths
 
 WEAK_PATHS = frozenset({"sts-001"})
 """Paths that escalate only if some other principal's trust admits this one (see trust rules)."""
@@ -23,15 +22,18 @@ class PrivilegeEscalation(Rule):
             "Some permission combinations let an identity gain more privilege than it was given: change its "
             "own policies, create credentials for other principals, or pass a privileged role to compute it "
             "controls. Such an identity is effectively as privileged as what it can reach. Paths come from "
-            "pathfinding.cloud (AWS); permissions granted only under conditions or on specific resources are "
+            "pathfinding.cloud (AWS) and Rhino Security Labs' GCP IAM privilege-escalation research (GCP); "
+            "permissions granted only under conditions or on specific resources (a GCP role bound on one "
+            "service account rather than the project) are "
             "reported with lower severity and confidence, and self-service grants limited to the identity "
             "itself (${aws:username}) do not count as reaching other principals."
         ),
         remediation=(
             "Remove the escalation permissions listed in the evidence, or scope them to specific resources "
             "that cannot lead to more privilege (for iam:PassRole, name the roles and add an "
-            "iam:PassedToService condition). Admin-equivalent identities are reported by admin-equivalent "
-            "instead."
+            "iam:PassedToService condition; on GCP, bind iam.serviceAccountUser / Token Creator on the one "
+            "service account needed instead of the project). Admin-equivalent identities are reported by "
+            "admin-equivalent instead."
         ),
         owasp_nhi=("NHI5:2025",),
         nist_800_207=("Tenet 3", "Tenet 6"),
@@ -40,13 +42,13 @@ class PrivilegeEscalation(Rule):
     )
 
     def check(self, ctx: AnalysisContext) -> Iterator[Finding]:
-        chained = admin_paths(ctx)
         for identity in ctx.nhis():
             access = ctx.access.get(identity.id)
-            if access is None or access.admin is not None or identity.id in chained:
-                continue  # admin-equivalent, itself or through a path: reported by admin-equivalent
+            if access is None or (access.admin is not None and access.admin.account_wide):
+                continue
             paths = load_paths(identity.provider)
-            matches = [m for m in (self._match(access, path) for path in paths) if m is not None]
+            held = access.allows_each(required_groups(identity.provider))
+            matches = [m for m in (self._match(access, p) for p, ok in zip(paths, held, strict=True) if ok) if m]
             if not matches:
                 continue
             matches.sort(key=lambda m: (m[2], CATEGORY_RANK.get(m[0].category, 9), m[0].id))
@@ -90,8 +92,6 @@ class PrivilegeEscalation(Rule):
 
     @staticmethod
     def _match(access: EffectiveAccess, path: PrivescPath) -> tuple[PrivescPath, list[PermissionGrant], bool] | None:
-        if not access.allows_all(path.required):
-            return None
         grants = [access.allows(p) for p in path.required]
         if any(g is None for g in grants):
             return None

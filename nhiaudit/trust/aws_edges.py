@@ -207,7 +207,9 @@ def aws_edges(ctx: AnalysisContext) -> Iterator[Edge]:
         by_name[(identity.scope, identity.kind, identity.name)] = identity
     # sources only: admin-equivalent identities get no outgoing edges (see graph.py)
     access: dict[str, AwsAccess] = {
-        i.id: a for i in identities if isinstance(a := ctx.access.get(i.id), AwsAccess) and a.admin is None
+        i.id: a
+        for i in identities
+        if isinstance(a := ctx.access.get(i.id), AwsAccess) and (a.admin is None or not a.admin.account_wide)
     }
     sources = [i for i in identities if i.id in access and not i.provider_owned]
 

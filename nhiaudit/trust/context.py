@@ -61,7 +61,7 @@ def admin_paths(ctx: AnalysisContext) -> dict[str, AdminPath]:
     not admin-equivalent themselves)."""
     if "trust.admin_paths" in ctx.memo:
         return ctx.memo["trust.admin_paths"]
-    admins = [i for i, a in ctx.access.items() if a.admin is not None and _usable(ctx, i)]
+    admins = [i for i, a in ctx.access.items() if a.admin is not None and a.admin.account_wide and _usable(ctx, i)]
     found = graph(ctx).paths_to(admins, usable=lambda node: _usable(ctx, node))
     result = {
         node: AdminPath(tuple(path), ctx.access[path[-1].target].admin)  # type: ignore[arg-type]
@@ -75,7 +75,7 @@ def admin_paths(ctx: AnalysisContext) -> dict[str, AdminPath]:
 def admin_reach(ctx: AnalysisContext, identity_id: str) -> tuple[str, AdminPath | None] | None:
     """('self', None) when the identity is admin-equivalent, ('path', p) when it can become one."""
     access = ctx.access.get(identity_id)
-    if access is not None and access.admin is not None:
+    if access is not None and access.admin is not None and access.admin.account_wide:
         return "self", None
     path = admin_paths(ctx).get(identity_id)
     return ("path", path) if path else None

@@ -118,6 +118,14 @@ class EnvironmentResolver:
         self.scopes: dict[tuple[str, str], Scope] = {}
         for scope in inventory.scopes:
             self.scopes.setdefault((scope.provider, scope.id), scope)
+        # labels of an identity's scope carried on the identity (GCP: attributes.project_labels)
+        self.scope_tags: dict[tuple[str, str], dict[str, str]] = {}
+        for identity in inventory.identities:
+            labels = identity.attributes.get("scope_tags") or identity.attributes.get("project_labels")
+            if isinstance(labels, dict) and labels:
+                self.scope_tags.setdefault(
+                    (identity.provider, identity.scope), {str(k): str(v) for k, v in labels.items()}
+                )
         self._scope_cache: dict[tuple[str, str], Environment | None] = {}
 
     @property
@@ -153,6 +161,8 @@ class EnvironmentResolver:
         found = self._config(scope_id, name)
         if found is None and scope is not None:
             found = self._tags(scope.tags, f"{_scope_label(scope)}")
+        if found is None and key in self.scope_tags:
+            found = self._tags(self.scope_tags[key], f"{_scope_word(provider)} {scope_id}")
         if found is None:
             for text in (name, scope_id):
                 if text:

@@ -24,6 +24,9 @@ STRONG = "impersonate"
 ACT_AS = "act-as"
 CREATE_KEY = "create-key"
 SET_POLICY = "set-iam-policy"
+ID_TOKEN = "id-token"
+"""Only OpenID Connect ID tokens: calls to services that accept them (Cloud Run, IAP) as the
+account, not its IAM permissions; not a graph edge."""
 
 ROLE_POWERS: dict[str, tuple[str, str]] = {
     "roles/iam.serviceaccounttokencreator": (
@@ -54,6 +57,7 @@ PERMISSION_POWERS: dict[str, tuple[str, str]] = {
     "iam.serviceaccounts.actas": (ACT_AS, "act as {target}"),
     "iam.serviceaccountkeys.create": (CREATE_KEY, "create keys for {target}"),
     "iam.serviceaccounts.setiampolicy": (SET_POLICY, "change who may impersonate {target}"),
+    "iam.serviceaccounts.getopenidtoken": (ID_TOKEN, "mint ID tokens for {target}"),
 }
 """Permissions (lower-cased) that let a member become a service account, for custom roles."""
 
@@ -102,16 +106,30 @@ def powers(actions: Iterable[str], inventory: Inventory | None = None) -> list[P
             kind, text = PERMISSION_POWERS[key]
             out.append(Power(action, kind, text))
             continue
-        policy = _custom_role(action, inventory)
-        if policy is not None:
-            granted = {p.lower() for p in policy}
+        permissions = _custom_role(action, inventory)
+        what = "custom role"
+        if permissions is None:
+            permissions, what = _predefined_role(action), "role"
+        if permissions is not None:
+            granted = {p.lower() for p in permissions}
             for perm, (kind, text) in PERMISSION_POWERS.items():
                 if perm in granted:
-                    out.append(Power(action, kind, f"{text} (custom role {action} has {perm})"))
+                    out.append(Power(action, kind, f"{text} ({what} {action} has {perm})"))
     return out
 
 
+def _predefined_role(name: str) -> tuple[str, ...] | None:
+    """Permissions of a predefined role from the packaged GCP role catalog."""
+    if not name.startswith("roles/"):
+        return None
+    from nhiaudit.catalogs.gcp_roles import load_catalog
+
+    info = load_catalog().role(name)
+    return info.permissions if info is not None else None
+
+
 def _custom_role(name: str, inventory: Inventory | None) -> list[str] | None:
+    """Permissions of a role collected as a policy (custom roles: ``Policy(kind="gcp.custom_role")``)."""
     if inventory is None:
         return None
     policy = inventory.policies.get(name)
@@ -158,7 +176,11 @@ def gcp_edges(ctx: AnalysisContext) -> Iterator[Edge]:
         if source is None or source.id == target.id:
             continue
         condition = binding_condition(trust)
-        for power in powers(trust.actions, ctx.inventory):
+        ranked = sorted(
+            (p for p in powers(trust.actions, ctx.inventory) if p.kind != ID_TOKEN),
+            key=lambda p: p.kind == ACT_AS,  # a direct way first
+        )
+        for power in ranked:
             edge = _edge(ctx, source, target, trust, power, condition)
             if edge is not None:
                 yield edge

@@ -129,12 +129,18 @@ class Organization:
     domains: set[str] = field(default_factory=set)
     listed: bool = False
     """True when the organization's members were supplied (org scopes or config), not only scanned scopes."""
+    numbers: dict[str, str] = field(default_factory=dict)
+    """GCP project number -> project id (from identities' ``project_number`` and scopes' ``number``)."""
 
     @classmethod
     def build(cls, inventory: Inventory, settings: Settings) -> Organization:
         org = cls()
         org.scanned = {s.scope for s in inventory.sources} | {i.scope for i in inventory.identities}
         org.accounts |= org.scanned
+        for identity in inventory.identities:
+            number = identity.attributes.get("project_number")
+            if number and identity.provider == "gcp":
+                org.numbers.setdefault(str(number), identity.scope)
         for scope in inventory.scopes:
             if scope.in_organization is False:
                 continue
@@ -144,6 +150,7 @@ class Organization:
                 number = scope.attributes.get("number") or scope.attributes.get("project_number")
                 if number:
                     org.accounts.add(str(number))
+                    org.numbers.setdefault(str(number), scope.id)
             if scope.kind in ("gcp.organization", "azure.tenant") and scope.name and "." in scope.name:
                 org.domains.add(scope.name.lower())
             for domain in scope.attributes.get("domains") or []:
@@ -153,6 +160,12 @@ class Organization:
             org.accounts |= set(settings.organization_accounts)
         org.domains |= {d.lower() for d in settings.organization_domains}
         return org
+
+    def project_id(self, value: str | None) -> str | None:
+        """A GCP project id from an id or a project number (None when the number is unknown)."""
+        if value is None or not value.isdigit():
+            return value
+        return self.numbers.get(value)
 
     def contains(self, scope_id: str | None) -> bool | None:
         """True inside, False outside (when the organization is known), None when it cannot be told."""
@@ -182,7 +195,8 @@ class Organization:
             if member.google_managed:
                 return True
             if member.kind == "serviceAccount":
-                if member.project and member.project in self.accounts:
+                project = self.project_id(member.project)
+                if (project and project in self.accounts) or (member.project and member.project in self.accounts):
                     return True
                 return trust.internal if trust.internal is not None else (False if self.listed else None)
             if member.kind in ("principal", "principalSet"):

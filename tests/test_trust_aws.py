@@ -118,9 +118,8 @@ def test_chain_near_misses(findings: list) -> None:
     # assumes only a non-admin role; sts:AssumeRole scoped to other roles; an explicit Deny; PassRole to ec2 only
     for name in ("report-runner", "scoped-assumer", "deny-assumer", "passrole-other-service", "ec2-worker"):
         assert name not in admins
-    escalation = by_identity(findings, "privilege-escalation")
-    for name in ("func-deployer", "key-rotator", "release-runner", "build-agent"):
-        assert name not in escalation  # reported once, by admin-equivalent, with the path
+    # privilege-escalation still names the mechanism (pass-role, create-access-key) of a chained admin
+    assert "func-deployer" in by_identity(findings, "privilege-escalation")
 
 
 def test_environment_crossing(findings: list) -> None:

@@ -17,8 +17,8 @@ def demo() -> FindingsDocument:
     return analyze(load_demo())
 
 
-def _names(doc: FindingsDocument, rule: str) -> set[str]:
-    return {f.identity_name for f in doc.findings if f.rule_id == rule}
+def _names(doc: FindingsDocument, rule: str, provider: str = "aws") -> set[str]:
+    return {f.identity_name for f in doc.findings if f.rule_id == rule and f.provider == provider}
 
 
 def test_planted_trust_findings(demo: FindingsDocument) -> None:
@@ -28,9 +28,19 @@ def test_planted_trust_findings(demo: FindingsDocument) -> None:
     assert _names(demo, "aws-service-trust-confused-deputy") == {"sfn-orchestrator"}
     assert _names(demo, "environment-crossing") == {"prod-data-sync"}
     chained = {
-        f.identity_name for f in demo.findings if f.rule_id == "admin-equivalent" and f.evidence.get("via") == "path"
+        f.identity_name
+        for f in demo.findings
+        if f.rule_id == "admin-equivalent" and f.evidence.get("via") == "path" and f.provider == "aws"
     }
     assert chained == {"release-runner", "build-agent"}
+
+
+def test_gcp_trust_findings_in_the_demo(demo: FindingsDocument) -> None:
+    assert _names(demo, "gcp-wif-provider-unconstrained", "gcp") == {"gitlab-runner", "legacy-ci-pool/gitlab"}
+    assert "github-pool/github-actions" not in {f.identity_name for f in demo.findings}  # owner and branch pinned
+    assert _names(demo, "gcp-cross-boundary-impersonation", "gcp") == {"deploy-bot", "web-frontend"}
+    assert _names(demo, "environment-crossing", "gcp") == {"build", "web-frontend"}
+    assert "etl-runner" in _names(demo, "admin-equivalent", "gcp")  # acts as the default compute account
 
 
 def test_near_misses_stay_clean(demo: FindingsDocument) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from nhiaudit.model import Confidence, Finding, Identity, Severity
+from nhiaudit.policy.effective import AdminVerdict
 from nhiaudit.rules.base import AnalysisContext, Rule, RuleMeta, describe
 from nhiaudit.trust.context import AdminPath, admin_paths, node_label, path_evidence, path_text
 
@@ -49,7 +50,7 @@ class AdminEquivalent(Rule):
             access = ctx.access.get(identity.id)
             path = paths.get(identity.id)
             if path is not None and not identity.disabled:
-                yield self._via_path(ctx, identity, path)
+                yield self._via_path(ctx, identity, path, access.admin if access is not None else None)
                 continue
             if access is None or access.admin is None:
                 continue
@@ -88,7 +89,7 @@ class AdminEquivalent(Rule):
                 },
             )
 
-    def _via_path(self, ctx: AnalysisContext, identity: Identity, path: AdminPath) -> Finding:
+    def _via_path(self, ctx: AnalysisContext, identity: Identity, path: AdminPath, own: AdminVerdict | None) -> Finding:
         target = node_label(ctx, path.target)
         steps = len(path.hops)
         description = (
@@ -99,6 +100,10 @@ class AdminEquivalent(Rule):
         if path.conditional:
             severity, confidence = Severity.HIGH, Confidence.MEDIUM
             description += " The path holds only under conditions: " + "; ".join(path.conditions()) + "."
+        if own is not None:
+            description += (
+                f" Itself it is a service-level administrator: it {own.reason}, granted by {', '.join(own.policies)}."
+            )
         first = path.hops[0]
         remediation = (
             f"Break the path at its first step: remove what lets this identity become "
@@ -122,5 +127,8 @@ class AdminEquivalent(Rule):
                 "path": path_evidence(ctx, path),
                 "conditional": path.conditional,
                 "conditions": path.conditions(),
+                "own_admin": (
+                    {"level": own.level, "reason": own.reason, "policies": list(own.policies)} if own else None
+                ),
             },
         )

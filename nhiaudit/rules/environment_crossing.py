@@ -164,6 +164,8 @@ def _trusted_from(
         member = parse_member(trust.principal)
         if member.kind != "serviceAccount" or member.email is None:
             return None
+        if not (trust.source or "").lower().startswith("serviceaccount:"):
+            return None  # a grant on the project or above: judged on the member, through its grants
         source = ctx.identity(member.email) or ctx.identity(member.value)
         if source is not None:
             env = resolver.of_identity(source)

@@ -135,7 +135,8 @@ class Organization:
     @classmethod
     def build(cls, inventory: Inventory, settings: Settings) -> Organization:
         org = cls()
-        org.scanned = {s.scope for s in inventory.sources} | {i.scope for i in inventory.identities}
+        # scanned scopes: where the data came from (identities seen only in bindings live elsewhere)
+        org.scanned = {s.scope for s in inventory.sources} or {i.scope for i in inventory.identities}
         org.accounts |= org.scanned
         for identity in inventory.identities:
             number = identity.attributes.get("project_number")

@@ -95,7 +95,7 @@ def test_owners_guests_or_disabled(inventory: Inventory) -> None:
 
 def test_raw_graph_owner_objects_are_read(inventory: Inventory) -> None:
     app = next(i for i in inventory.identities if i.name == "billing-sync")
-    app.attributes["owners_detail"] = [
+    app.attributes["owner_details"] = [
         {
             "@odata.type": "#microsoft.graph.user",
             "id": "u1",

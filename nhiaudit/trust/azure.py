@@ -2,14 +2,15 @@
 
 Conventions the Azure collector follows (docs/architecture.md):
 
-* ``Identity.owners`` holds the owners' object ids; ``Identity.attributes["owners_detail"]``
-  one object per owner: ``{"id", "type" ("user" | "servicePrincipal" | ...), "display_name",
-  "user_principal_name", "user_type" ("Member" | "Guest"), "enabled"}``. Raw Microsoft Graph
-  directory objects (``@odata.type``, ``userType``, ``accountEnabled``, ``displayName``,
-  ``userPrincipalName``) are read too.
-* Applications (``azure.application``) and service principals (``azure.service_principal``)
-  carry ``attributes["app_id"]`` (the application / client id) so that an application's
-  credentials can be linked to the service principal they authenticate as.
+* ``Identity.attributes["owner_details"]``: one object per owner, ``{"id", "name", "type"
+  ("user" | "servicePrincipal" | "group" | ...), "user_type" ("Member" | "Guest"), "guest",
+  "enabled"}``. Raw Microsoft Graph directory objects (``@odata.type``, ``userType``,
+  ``accountEnabled``, ``displayName``, ``userPrincipalName``) are read too, and owner ids in
+  ``Identity.owners``.
+* An application registered in the home tenant and its service principal are usually one
+  identity (``azure.service_principal``); where they are separate (``azure.application``), both
+  carry ``attributes["app_id"]`` so that the application's credentials are linked to the
+  service principal they authenticate as.
 
 An owner of an application or service principal can add a secret or certificate to it and
 sign in as it, so an owner that is itself an identity (a service principal or managed
@@ -51,9 +52,9 @@ class Owner:
 def owner_details(identity: Identity) -> list[Owner] | None:
     """The owners of an app or service principal with their type, guest and enabled state;
     None when the collector did not record details."""
-    raw = identity.attributes.get("owners_detail")
+    raw = identity.attributes.get("owner_details")
     if raw is None:
-        raw = identity.attributes.get("owners")
+        raw = identity.attributes.get("owners_detail")
     if not isinstance(raw, list):
         return None
     owners = []
@@ -68,15 +69,15 @@ def _owner(item: dict[str, Any]) -> Owner:
     kind = item.get("type") or (odata.rsplit(".", 1)[-1] if odata else "unknown")
     upn = item.get("user_principal_name") or item.get("userPrincipalName") or ""
     user_type = item.get("user_type") or item.get("userType")
-    guest = None
-    if user_type is not None:
+    guest = item.get("guest") if isinstance(item.get("guest"), bool) else None
+    if guest is None and user_type is not None:
         guest = str(user_type).lower() == "guest"
-    elif "#ext#" in upn.lower():
+    elif guest is None and "#ext#" in upn.lower():
         guest = True
     enabled = item.get("enabled")
     if enabled is None:
         enabled = item.get("accountEnabled")
-    name = item.get("display_name") or item.get("displayName") or upn or str(item.get("id", "?"))
+    name = item.get("name") or item.get("display_name") or item.get("displayName") or upn or str(item.get("id", "?"))
     return Owner(
         id=str(item.get("id", "")),
         type=str(kind),

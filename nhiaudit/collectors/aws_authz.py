@@ -60,11 +60,13 @@ USER_RULES = [
 
 
 def parse_time(value: Any, *, where: str = "") -> datetime | None:
-    """AWS timestamps from the CLI (ISO text) or boto3 (datetime); 'N/A'-style values are None."""
+    """AWS timestamps from the CLI (ISO text, epoch seconds) or boto3 (datetime); 'N/A'-style values are None."""
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)  # epoch seconds (JSON APIs, AWS CLI v1 output)
     if isinstance(value, str):
         text = value.strip()
         if text.lower() in ("n/a", "no_information", "not_supported", "none"):
@@ -365,12 +367,13 @@ class AuthzConverter:
             used = parse_time(row.get(f"{prefix}_last_used_date"), where=f"{where}.{prefix}_last_used_date")
             known = used_raw not in ("not_supported", "no_information", "")
             service = row.get(f"{prefix}_last_used_service")
+            key_id = (row.get(f"{prefix}_id") or "").strip()  # live scans add the AccessKeyId (never the secret)
             self.out.credentials.append(
                 Credential(
-                    id=f"{identity.id}#{prefix}",
+                    id=key_id or f"{identity.id}#{prefix}",
                     identity_id=identity.id,
                     kind=CredentialKind.ACCESS_KEY,
-                    name=f"access key {slot}",
+                    name=f"access key {key_id or slot}",
                     status="active" if active else "inactive",
                     created=rotated,
                     last_used=used,

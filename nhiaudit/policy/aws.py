@@ -288,6 +288,13 @@ class AwsAccess(EffectiveAccess):
     def level_counts(self) -> dict[str, int]:
         return self.catalog.level_counts(self.effective_any)
 
+    def service_counts(self) -> dict[str, int]:
+        mask = self.effective_any
+        return {s: (mask & self.catalog.service_mask(s)).bit_count() for s in self.catalog.services_in(mask)}
+
+    def permissions_in(self, service: str) -> list[str]:
+        return list(self.catalog.names(self.effective_any & self.catalog.service_mask(service)))
+
     # details ------------------------------------------------------------------------------
 
     def _grant_detail(self, permission: str, hit: Any, partially_denied: int) -> PermissionGrant:

@@ -220,10 +220,10 @@ class ExcessPrivilege(Rule):
                 f"days ({_names([s.service for s in used_services]) or 'none'}); {len(unused_services)} show no use"
             )
         elif unused_services:
+            n = len(unused_services)
             parts.append(
-                f"{_count(len(unused_services), 'granted service')} of {granted_services} {_show(len(unused_services))} "
-                f"no use in the last "
-                f"{days} days ({_names([s.service for s in unused_services])})"
+                f"{_count(n, 'granted service')} of {granted_services} {_show(n)} no use in the last {days} days "
+                f"({_names([s.service for s in unused_services])})"
             )
         if partly:
             count = sum(len(s.unused_actions) for s in partly)

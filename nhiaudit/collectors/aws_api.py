@@ -182,13 +182,8 @@ class ApiFailure(Exception):
 
 def classify(exc: BaseException, operation: str) -> ApiFailure:
     """Turn a botocore exception into an ``ApiFailure`` with a one-line detail."""
-    from botocore.exceptions import (
-        BotoCoreError,
-        ClientError,
-        ConnectionError,
-        NoCredentialsError,
-        ResponseParserError,
-    )
+    from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, NoCredentialsError
+    from botocore.parsers import ResponseParserError
 
     if isinstance(exc, ApiFailure):
         return exc

@@ -288,13 +288,14 @@ def test_denied_calls_become_coverage_gaps_and_fallbacks(advisor, analyzer, monk
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", scanner["AccessKeyId"])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", scanner["SecretAccessKey"])
     monkeypatch.setattr(settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)  # moto enforces IAM policies from now on
-    inventory = collect()
+    inventory = collect(identity_workers=1)
     gaps = {g.source: g for g in inventory.coverage}
+    assert inventory.sources[0].api_calls["iam:GenerateServiceLastAccessedDetails"] == 1  # the first denial stops
+    assert "service-level usage is unknown for 6 of 6 identities" in gaps["access_advisor"].detail
     assert gaps["credential_report"].status == "denied"
     assert gaps["access_advisor"].status == "denied"
     assert "iam:GenerateServiceLastAccessedDetails" in gaps["access_advisor"].detail
     assert gaps["access_analyzer"].status == "denied"
-    assert len(advisor.generated) == 0  # the first denial stops the account's remaining jobs
     creds = {c.id: c for c in inventory.credentials}
     assert creds[keys["never_key"]].usage_known and creds[keys["never_key"]].last_used is None
     assert creds[keys["old_key"]].last_used is not None

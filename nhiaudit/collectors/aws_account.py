@@ -18,6 +18,7 @@ from nhiaudit.collectors.aws_api import (
     ApiFailure,
     ClientSettings,
     PollPolicy,
+    api_errors,
     classify,
     error_code,
     make_client,
@@ -175,7 +176,6 @@ class AccountCollector:
 
     def authorization_details(self) -> dict[str, list[Any]]:
         """One paginated pass for users, groups, roles and (attached) managed policies."""
-        from botocore.exceptions import BotoCoreError, ClientError
 
         merged: dict[str, list[Any]] = {k: [] for k in ("UserDetailList", "GroupDetailList", "RoleDetailList")}
         merged["Policies"] = []
@@ -187,7 +187,7 @@ class AccountCollector:
                 for key, items in merged.items():
                     items.extend(page.get(key) or [])
                 self.progress.advance(self.account)
-        except (ClientError, BotoCoreError) as exc:
+        except api_errors() as exc:
             raise AccountFailure(classify(exc, "iam:GetAccountAuthorizationDetails")) from None
         return merged
 
@@ -195,7 +195,7 @@ class AccountCollector:
 
     def credential_report(self) -> dict[str, dict[str, str]] | None:
         """Rows keyed by user ARN, or None (with a coverage gap) when the report is unavailable."""
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import ClientError
 
         operation = "iam:GenerateCredentialReport"
         try:
@@ -224,7 +224,7 @@ class AccountCollector:
             content = response["Content"]
             text = content.decode("utf-8-sig") if isinstance(content, bytes) else str(content)
             return parse_credential_report(text, source=f"credential report of account {self.account}")
-        except (ClientError, BotoCoreError, ApiFailure) as exc:
+        except (*api_errors(), ApiFailure) as exc:
             failure = classify(exc, operation)
             self._gap(
                 "credential_report",
@@ -242,7 +242,6 @@ class AccountCollector:
     def user_rows(self, users: list[Any], report: dict[str, dict[str, str]] | None) -> dict[str, dict[str, str]] | None:
         """Credential-report rows for the users of the authorization details, completed with real
         AccessKeyIds, the keys' current status and, where the report lacks it, their last use."""
-        from botocore.exceptions import BotoCoreError, ClientError
 
         rows: dict[str, dict[str, str]] = {}
         need_password = [u for u in users if report is None or u["Arn"] not in report]
@@ -262,7 +261,7 @@ class AccountCollector:
                     ]
                     self._merge_keys(row, keys, trust_report=from_report)
                     keys_read = True
-                except (ClientError, BotoCoreError) as exc:
+                except api_errors() as exc:
                     if error_code(exc) == "NoSuchEntity":
                         continue  # deleted since the authorization details were read
                     keys_denied = classify(exc, "iam:ListAccessKeys")
@@ -296,7 +295,6 @@ class AccountCollector:
     def _merge_keys(self, row: dict[str, str], keys: list[dict[str, Any]], *, trust_report: bool) -> None:
         """Put each key in the report slot that describes it (matched by creation time); ask
         GetAccessKeyLastUsed only where the report has nothing usable for that key."""
-        from botocore.exceptions import BotoCoreError, ClientError
 
         keys = sorted(keys, key=lambda k: k["CreateDate"])[:2]
         slot_created = {
@@ -342,7 +340,7 @@ class AccountCollector:
                 continue
             try:
                 last = self.iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"]).get("AccessKeyLastUsed", {})
-            except (ClientError, BotoCoreError) as exc:
+            except api_errors() as exc:
                 self._last_used_denied = classify(exc, "iam:GetAccessKeyLastUsed")
                 row[f"{prefix}_last_used_date"] = "no_information"
                 continue
@@ -352,7 +350,7 @@ class AccountCollector:
 
     def _passwords(self, users: list[Any]) -> dict[str, tuple[str, str]]:
         """(password_enabled, password_last_used) per user ARN for users missing from the report."""
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import ClientError
 
         result: dict[str, tuple[str, str]] = {}
         wanted = {u["Arn"] for u in users}
@@ -371,7 +369,7 @@ class AccountCollector:
                         raise
                     enabled = "false"
                 result[user["Arn"]] = (enabled, last_used.get(user["Arn"], "no_information" if enabled else "N/A"))
-        except (ClientError, BotoCoreError) as exc:
+        except api_errors() as exc:
             failure = classify(exc, "iam:GetLoginProfile")
             self._gap(
                 "console_passwords",

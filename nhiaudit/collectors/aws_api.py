@@ -43,8 +43,21 @@ READ_ONLY_OPERATIONS = frozenset(
         "access-analyzer:GetFindingV2",
     }
 )
-"""Every AWS operation a scan may call, named as IAM actions (docs/aws.md's policy is this list).
+"""Every AWS operation a scan may call ('service:Operation', service as in IAM action names).
 The Generate* operations start report jobs inside IAM; they change no configuration."""
+
+PERMISSION_OF: dict[str, str | None] = {
+    "sts:GetCallerIdentity": None,  # needs no permission
+    "access-analyzer:ListFindingsV2": "access-analyzer:ListFindings",
+    "access-analyzer:GetFindingV2": "access-analyzer:GetFinding",
+}
+"""Operations whose IAM action differs from the operation name."""
+
+
+def required_permissions() -> set[str]:
+    """The IAM actions a scan needs: the minimum read-only policy of docs/aws.md."""
+    return {PERMISSION_OF.get(op, op) for op in READ_ONLY_OPERATIONS} - {None}  # type: ignore[return-value]
+
 
 DENIED_CODES = frozenset(
     {
@@ -190,7 +203,8 @@ def classify(exc: BaseException, operation: str) -> ApiFailure:
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code = str(error.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or "")
-        message = " ".join(str(error.get("Message") or "").split())[:300]
+        message = " ".join(str(error.get("Message") or "").split())
+        message = "(an HTML error page)" if message.startswith("<") else message[:300]
         status_code = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         text = f"{code}: {message}" if message else code
         if code in DENIED_CODES or status_code == 403:
@@ -213,6 +227,14 @@ def classify(exc: BaseException, operation: str) -> ApiFailure:
     if isinstance(exc, ConnectionError | BotoCoreError):
         return ApiFailure("error", operation, " ".join(str(exc).split())[:300])
     raise exc
+
+
+def api_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions a botocore call raises when it fails: service errors, transport and parse errors."""
+    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.parsers import ResponseParserError
+
+    return (ClientError, BotoCoreError, ResponseParserError)
 
 
 def error_code(exc: BaseException) -> str | None:

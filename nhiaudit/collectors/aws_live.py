@@ -241,9 +241,19 @@ class AwsLiveCollector(Collector):
         retries = sum(o.log.retries for o in self.outcomes) + self.control.retries
         if retries:
             inventory.warnings.append(f"{retries} AWS requests were throttled or failed transiently and were retried")
+        for outcome in failed:  # the calls spent on accounts that failed are counted too
+            if outcome.log.total:
+                inventory.sources.append(
+                    Source(
+                        provider="aws",
+                        scope=outcome.target.account_id,
+                        method="live",
+                        inputs=[f"account {outcome.target.label} (failed: see coverage)"],
+                        collected_at=utcnow(),
+                        api_calls=dict(sorted(outcome.log.calls.items())),
+                    )
+                )
         # calls made for the scan as a whole are attributed to the caller's account
-        for outcome in failed:
-            self.control.merge(outcome.log)
         own = next((s for s in inventory.sources if s.scope == caller.account), None)
         if own is not None:
             merged = ApiCallLog()

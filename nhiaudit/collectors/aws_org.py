@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from nhiaudit.collectors.aws_api import ApiCallLog, ClientSettings, classify, error_code, make_client
+from nhiaudit.collectors.aws_api import ApiCallLog, ClientSettings, api_errors, classify, error_code, make_client
 from nhiaudit.collectors.aws_session import Caller
 from nhiaudit.errors import CollectionError, NhiauditError
 
@@ -69,7 +69,6 @@ def list_organization_accounts(
     session: boto3.Session, log: ApiCallLog, settings: ClientSettings
 ) -> list[tuple[str, str, str]]:
     """(id, name, state) of every account in the organization."""
-    from botocore.exceptions import BotoCoreError, ClientError
 
     client = make_client(session, "organizations", log, settings)
     accounts: list[tuple[str, str, str]] = []
@@ -78,7 +77,7 @@ def list_organization_accounts(
             for acct in page.get("Accounts", []):
                 state = acct.get("State") or acct.get("Status") or "ACTIVE"
                 accounts.append((acct["Id"], acct.get("Name", ""), str(state)))
-    except (ClientError, BotoCoreError) as exc:
+    except api_errors() as exc:
         code = error_code(exc)
         if code == "AWSOrganizationsNotInUseException":
             raise CollectionError(

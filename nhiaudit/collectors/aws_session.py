@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from nhiaudit.collectors.aws_api import ApiCallLog, ClientSettings, classify, make_client
+from nhiaudit.collectors.aws_api import ApiCallLog, ClientSettings, api_errors, classify, make_client
 from nhiaudit.errors import CollectionError, NhiauditError
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ def base_session(profile: str | None, region: str | None) -> boto3.Session:
 
 def caller_identity(session: boto3.Session, log: ApiCallLog, settings: ClientSettings) -> Caller:
     """Who the scan runs as; the first call, so credential problems surface as one clear error."""
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+    from botocore.exceptions import NoCredentialsError
 
     try:
         ident = make_client(session, "sts", log, settings).get_caller_identity()
@@ -55,7 +55,7 @@ def caller_identity(session: boto3.Session, log: ApiCallLog, settings: ClientSet
             "no AWS credentials found: set AWS_PROFILE or pass --profile, run 'aws sso login', or export "
             "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (see docs/aws.md)"
         ) from None
-    except (ClientError, BotoCoreError) as exc:
+    except api_errors() as exc:
         message = str(exc)
         if "sso" in type(exc).__name__.lower() or "sso" in message.lower():
             raise CollectionError(f"AWS SSO session problem: {message} (run 'aws sso login')") from None
@@ -78,7 +78,6 @@ def assumed_session(
     import boto3
     import botocore.session
     from botocore.credentials import CredentialProvider, RefreshableCredentials
-    from botocore.exceptions import BotoCoreError, ClientError
 
     sts = make_client(source, "sts", log, settings)
     params: dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": session_name, "DurationSeconds": duration}
@@ -88,7 +87,7 @@ def assumed_session(
     def fetch() -> dict[str, str]:
         try:
             creds = sts.assume_role(**params)["Credentials"]
-        except (ClientError, BotoCoreError) as exc:
+        except api_errors() as exc:
             raise classify(exc, "sts:AssumeRole") from None
         return {
             "access_key": creds["AccessKeyId"],

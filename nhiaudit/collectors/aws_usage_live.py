@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from nhiaudit.collectors.aws_api import ApiFailure, Cancelled, PollPolicy, classify, error_code, sleep
+from nhiaudit.collectors.aws_api import ApiFailure, Cancelled, PollPolicy, api_errors, classify, error_code, sleep
 from nhiaudit.collectors.aws_usage import (
     ANALYZER_DEFAULT_AGE_DAYS,
     ANALYZER_FINDING_TYPES,
@@ -128,7 +128,7 @@ class AccessAdvisor:
 
     def report(self, arn: str) -> dict[str, Any]:
         """One principal's GetServiceLastAccessedDetails result with every page merged."""
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import ClientError
 
         try:
             try:
@@ -154,7 +154,7 @@ class AccessAdvisor:
                     )
                     services.extend(page.get("ServicesLastAccessed") or [])
                 return {**page, "JobStatus": "COMPLETED", "ServicesLastAccessed": services}
-        except (ClientError, BotoCoreError) as exc:
+        except api_errors() as exc:
             raise classify(exc, "iam:GenerateServiceLastAccessedDetails") from None
         raise ApiFailure(
             "error", "iam:GetServiceLastAccessedDetails", f"the job did not finish within {self.poll.timeout:.0f} s"
@@ -173,7 +173,6 @@ class AnalyzerRef:
 
 def find_unused_access_analyzer(client: Any, kind: str) -> AnalyzerRef | None:
     """The first ACTIVE analyzer of ``kind`` (ACCOUNT_UNUSED_ACCESS or ORGANIZATION_UNUSED_ACCESS)."""
-    from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         for page in client.get_paginator("list_analyzers").paginate(type=kind):
@@ -187,7 +186,7 @@ def find_unused_access_analyzer(client: Any, kind: str) -> AnalyzerRef | None:
                     age_days=int(config.get("unusedAccessAge") or ANALYZER_DEFAULT_AGE_DAYS),
                     organization=kind.startswith("ORGANIZATION"),
                 )
-    except (ClientError, BotoCoreError) as exc:
+    except api_errors() as exc:
         raise classify(exc, "access-analyzer:ListAnalyzers") from None
     return None
 
@@ -224,7 +223,6 @@ class AccessAnalyzer:
         return _gap(self.account, "access_analyzer", failure.status, f"IAM Access Analyzer: {failure}", [])
 
     def _findings(self, analyzer: AnalyzerRef) -> list[Usage]:
-        from botocore.exceptions import BotoCoreError, ClientError
 
         criteria: dict[str, Any] = {"status": {"eq": ["ACTIVE"]}}
         if analyzer.organization:
@@ -251,7 +249,7 @@ class AccessAnalyzer:
                         )
                     )
                     operation = "access-analyzer:ListFindingsV2"
-        except (ClientError, BotoCoreError) as exc:
+        except api_errors() as exc:
             raise classify(exc, operation) from None
         except InputError as exc:
             raise ApiFailure("error", operation, f"unexpected finding content: {exc}") from None

@@ -53,7 +53,7 @@ def read_access_advisor(paths: list[Path], *, snapshot: datetime | None) -> dict
                     raise InputError(f"key {arn!r} is not a principal ARN", source=path)
                 if arn in result:
                     raise InputError(f"{arn} appears twice in the Access Advisor input", source=path)
-                result[arn] = advisor_usage(arn, details, where=f"{path.name}: {arn}", fallback_end=snapshot)
+                result[arn] = advisor_usage(arn, details, where=f"{path}: {arn}", fallback_end=snapshot)
     return result
 
 
@@ -78,7 +78,7 @@ def read_access_analyzer(paths: list[Path]) -> list[Usage]:
                     "export each finding with get-finding-v2",
                     source=path,
                 )
-            records.extend(analyzer_usage(finding, age_days=age, where=f"{path.name}: findings[{n}]"))
+            records.extend(analyzer_usage(finding, age_days=age, where=f"{path}: findings[{n}]"))
     return records
 
 

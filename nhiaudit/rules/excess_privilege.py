@@ -150,8 +150,9 @@ class ExcessPrivilege(Rule):
             "the share of granted permissions with evidence of no use; permissions without evidence count as "
             "used, so the index is a lower bound, and the evidence coverage sets the confidence. Permissions a "
             "source cannot observe (iam:PassRole for Access Advisor) are never called unused. Identities younger "
-            "than the window are not judged. Severity is high when an admin-equivalent identity leaves at least "
-            "half of its access unused, medium from an index of 50, low below."
+            "than the window are not judged, and identities with no activity at all are left to identity-unused. "
+            "Severity is high when an admin-equivalent identity leaves at least half of its access unused, medium "
+            "from an index of 50, low below. The formula: docs/excess-privilege.md."
         ),
         remediation=(
             "Remove the unused services and actions listed in the evidence from the identity's policies or role "

@@ -19,6 +19,7 @@ import json
 import re
 import threading
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -310,6 +311,7 @@ class Throttled(ServiceException):
 
 
 Throttled.__module__ = "moto.iam.exceptions"  # moto picks the error model by the exception's module
+warnings.filterwarnings("ignore", message=r"Exception\((Throttled|Denied)\) with code", category=UserWarning)
 
 
 class Denied(ServiceException):

@@ -234,7 +234,6 @@ def test_throttled_calls_are_retried_with_backoff(advisor, monkeypatch) -> None:
     assert not any(g.source == "account" for g in inventory.coverage)
 
 
-@pytest.mark.filterwarnings("ignore::UserWarning")
 def test_throttling_that_never_ends_becomes_a_coverage_gap(advisor, monkeypatch) -> None:
     plant_account()
     plant_advisor(advisor)
@@ -248,7 +247,6 @@ def test_throttling_that_never_ends_becomes_a_coverage_gap(advisor, monkeypatch)
     assert any(u.identity_id == arn("role", "old-batch") for u in inventory.usage if u.source == "aws.access_advisor")
 
 
-@pytest.mark.filterwarnings("ignore::UserWarning")
 def test_nothing_collected_is_an_error(advisor, monkeypatch) -> None:
     throttle(monkeypatch, "get_account_authorization_details", times=10_000)
     with pytest.raises(CollectionError, match=r"nothing could be collected.*Throttling.*still throttled"):

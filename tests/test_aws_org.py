@@ -171,3 +171,28 @@ def test_role_arn_is_assumed_first(org) -> None:
     ids = org["ids"]
     _, inventory = scan(role_arn=f"arn:aws:iam::{ids['dev']}:role/{DEFAULT_ORG_ROLE}")
     assert {i.scope for i in inventory.identities} == {ids["dev"]}
+
+
+def test_organization_wide_analyzer_is_read_per_account(org, httpserver, monkeypatch) -> None:
+    """An ORGANIZATION_UNUSED_ACCESS analyzer in the scanning account covers member accounts that
+    have no analyzer of their own; its findings are filtered by account."""
+    from aws_fakes import AnalyzerFake
+
+    ids = org["ids"]
+    fake = AnalyzerFake()
+    an = fake.add_analyzer("ORGANIZATION_UNUSED_ACCESS", age=120)
+    fake.add_finding(
+        an, f"arn:aws:iam::{ids['dev']}:role/legacy-import", "UnusedIAMRole", [{"unusedIamRoleDetails": {}}]
+    )
+    fake.add_finding(
+        an, f"arn:aws:iam::{MGMT}:user/svc-billing", "UnusedIAMUserPassword", [{"unusedIamUserPasswordDetails": {}}]
+    )
+    monkeypatch.setenv("AWS_ENDPOINT_URL_ACCESSANALYZER", fake.serve(httpserver))
+    _, inventory = scan(organization=True, accounts=[MGMT, ids["dev"]])
+    records = {
+        (u.identity_id.split(":")[4], u.target_kind) for u in inventory.usage if u.source == "aws.access_analyzer"
+    }
+    assert records == {(ids["dev"], "identity"), (MGMT, "credential")}
+    dev = next(u for u in inventory.usage if u.source == "aws.access_analyzer" and u.target_kind == "identity")
+    assert (dev.window_end - dev.window_start).days == 120
+    assert not any(g.source == "access_analyzer" for g in inventory.coverage)

@@ -195,7 +195,21 @@ class AwsSourceOptions:
 
     def live_options_given(self) -> list[str]:
         defaults = AwsSourceOptions()
-        live = ("profile", "region", "role_arn", "external_id", "org", "accounts", "exclude_accounts", "org_role_name")
+        live = (
+            "profile",
+            "region",
+            "role_arn",
+            "external_id",
+            "org",
+            "accounts",
+            "exclude_accounts",
+            "org_role_name",
+            "max_workers",
+            "identity_workers",
+            "usage",
+            "max_attempts",
+            "verbose",
+        )
         return [
             f"--{f.name.replace('_', '-')}"
             for f in fields(self)

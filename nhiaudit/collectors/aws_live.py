@@ -272,10 +272,3 @@ class AwsLiveCollector(Collector):
                 )
             )
         return inventory
-
-
-def api_call_totals(inventory: Inventory) -> tuple[int, int]:
-    """(API calls, identities) of an inventory's live AWS sources, for verbose output and benchmarks."""
-    calls = sum(sum(s.api_calls.values()) for s in inventory.sources if s.provider == "aws")
-    identities = sum(1 for i in inventory.identities if i.provider == "aws")
-    return calls, identities

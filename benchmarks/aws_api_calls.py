@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
@@ -44,11 +44,11 @@ def main() -> None:
     )
     import boto3
     import pytest
-    from aws_fakes import AdvisorFake, allow, days_ago, service, trust
     from moto import mock_aws
 
     from nhiaudit.collectors.aws_api import PollPolicy
     from nhiaudit.collectors.aws_live import AwsLiveCollector, AwsLiveOptions
+    from tests.aws_fakes import AdvisorFake, allow, days_ago, service, trust
 
     with mock_aws(), pytest.MonkeyPatch.context() as monkeypatch:
         advisor = AdvisorFake(polls_in_progress=args.in_progress_polls).install(monkeypatch)

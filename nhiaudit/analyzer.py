@@ -21,6 +21,7 @@ from nhiaudit.model import (
     Summary,
     utcnow,
 )
+from nhiaudit.perf import fewer_gc_pauses
 from nhiaudit.policy.engine import evaluate_inventory
 from nhiaudit.rules import AnalysisContext, all_rules
 from nhiaudit.settings import Settings
@@ -44,7 +45,13 @@ def analyze(
     as_of: datetime | None = None,
     only_rules: list[str] | None = None,
 ) -> FindingsDocument:
-    settings = settings or Settings()
+    with fewer_gc_pauses():
+        return _analyze(inventory, settings or Settings(), as_of, only_rules)
+
+
+def _analyze(
+    inventory: Inventory, settings: Settings, as_of: datetime | None, only_rules: list[str] | None
+) -> FindingsDocument:
     started = utcnow()
     timings: dict[str, float] = {}
     clock = time.perf_counter()

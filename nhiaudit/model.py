@@ -18,9 +18,9 @@ import json
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from nhiaudit import __version__
 from nhiaudit.errors import InputError
@@ -74,8 +74,51 @@ class Confidence(StrEnum):
     LOW = "low"
 
 
+_MISSING = object()
+_FAST_DEFAULTS: dict[type, dict[str, tuple[Any, Any]]] = {}
+
+
 class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @classmethod
+    def fast(cls, **values: Any) -> Self:
+        """Build a record from trusted, already-typed values, without validation.
+
+        Collectors and rules create records by the tens of thousands; validation there costs
+        more than the analysis itself. Files are always validated when loaded. Unlike
+        ``model_construct``, an unknown or missing field is an error here, not silently ignored.
+        """
+        defaults = _FAST_DEFAULTS.get(cls)
+        if defaults is None:
+            defaults = _FAST_DEFAULTS[cls] = {
+                name: (
+                    _MISSING if f.is_required() else f.default,
+                    f.default_factory,
+                )
+                for name, f in cls.model_fields.items()
+            }
+        data: dict[str, Any] = {}
+        for name, (default, factory) in defaults.items():
+            if name in values:
+                data[name] = values[name]
+            elif factory is not None:
+                data[name] = factory()
+            elif default is _MISSING:
+                raise TypeError(f"{cls.__name__}.fast(): missing field {name!r}")
+            else:
+                data[name] = default.copy() if isinstance(default, list | dict) else default
+        if len(values) != len(data) - sum(1 for n in data if n not in values):
+            unknown = sorted(set(values) - set(data))
+            raise TypeError(f"{cls.__name__}.fast(): unknown field {unknown[0]!r}")
+        record = cls.__new__(cls)
+        object.__setattr__(record, "__dict__", data)
+        object.__setattr__(record, "__pydantic_fields_set__", set(values))
+        object.__setattr__(record, "__pydantic_extra__", None)
+        object.__setattr__(record, "__pydantic_private__", None)
+        if cls.__pydantic_post_init__:
+            record.model_post_init(None)
+        return record
 
 
 class Identity(_Record):
@@ -92,12 +135,12 @@ class Identity(_Record):
     classification: str = Field("", description="Why this identity is (or is not) treated as an NHI.")
     provider_owned: bool = Field(False, description="Managed by the cloud provider (service-linked role, ...).")
     human_signin: bool | None = Field(None, description="A human can sign in with it; None when unknown.")
-    owners: list[str] = Field(default_factory=list)
-    tags: dict[str, str] = Field(default_factory=dict)
+    owners: list[str] = []
+    tags: dict[str, str] = {}
     path: str | None = None
     description: str | None = None
     last_activity: UtcDatetime | None = Field(None, description="Latest activity the collector saw.")
-    attributes: dict[str, Any] = Field(default_factory=dict, description="Provider-specific extras.")
+    attributes: dict[str, Any] = Field({}, description="Provider-specific extras.")
 
 
 class CredentialKind(StrEnum):
@@ -138,7 +181,7 @@ class Credential(_Record):
     usage_known: bool = Field(False, description="True when last_used is evidence (None then means never used).")
     usage_source: str | None = None
     managed_by: Literal["user", "provider"] = "user"
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    attributes: dict[str, Any] = {}
 
 
 class Policy(_Record):
@@ -150,7 +193,9 @@ class Policy(_Record):
     name: str
     document: Any = Field(None, description="AWS policy document (parsed JSON).")
     permissions: list[str] | None = Field(None, description="GCP / Azure permission list.")
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    attributes: dict[str, Any] = {}
+    _parsed: Any = PrivateAttr(default=None)
+    """Parsed form of ``document``, cached by whoever validated it first (never serialized)."""
 
 
 class Grant(_Record):
@@ -196,9 +241,9 @@ class Trust(_Record):
         "azure_tenant | unknown"
     )
     principal: str
-    actions: list[str] = Field(default_factory=list)
-    conditions: dict[str, Any] = Field(default_factory=dict)
-    condition_keys: list[str] = Field(default_factory=list)
+    actions: list[str] = []
+    conditions: dict[str, Any] = {}
+    condition_keys: list[str] = []
     internal: bool | None = Field(None, description="Inside the scanned account/organization; None = unknown.")
     source: str | None = Field(None, description="Where the trust comes from (statement sid, binding).")
 
@@ -211,7 +256,7 @@ class CoverageGap(_Record):
     source: str = Field(description="What could not be had: credential_report, access_advisor, policy:<arn>, ...")
     status: Literal["not_supplied", "unavailable", "denied", "partial", "error", "throttled"]
     detail: str
-    affects: list[str] = Field(default_factory=list, description="Rule ids whose results are weaker.")
+    affects: list[str] = Field([], description="Rule ids whose results are weaker.")
 
 
 class Source(_Record):
@@ -220,9 +265,9 @@ class Source(_Record):
     provider: str
     scope: str
     method: Literal["offline", "live", "demo"]
-    inputs: list[str] = Field(default_factory=list)
+    inputs: list[str] = []
     collected_at: UtcDatetime | None = None
-    api_calls: dict[str, int] = Field(default_factory=dict)
+    api_calls: dict[str, int] = {}
 
 
 class Inventory(_Record):
@@ -235,15 +280,15 @@ class Inventory(_Record):
     snapshot_time: UtcDatetime | None = Field(
         None, description="When the data describes the cloud; analysis is 'as of' this time unless told."
     )
-    sources: list[Source] = Field(default_factory=list)
-    identities: list[Identity] = Field(default_factory=list)
-    credentials: list[Credential] = Field(default_factory=list)
-    policies: dict[str, Policy] = Field(default_factory=dict)
-    grants: list[Grant] = Field(default_factory=list)
-    usage: list[Usage] = Field(default_factory=list)
-    trusts: list[Trust] = Field(default_factory=list)
-    coverage: list[CoverageGap] = Field(default_factory=list)
-    warnings: list[str] = Field(default_factory=list)
+    sources: list[Source] = []
+    identities: list[Identity] = []
+    credentials: list[Credential] = []
+    policies: dict[str, Policy] = {}
+    grants: list[Grant] = []
+    usage: list[Usage] = []
+    trusts: list[Trust] = []
+    coverage: list[CoverageGap] = []
+    warnings: list[str] = []
 
     def merge(self, other: Inventory) -> Inventory:
         """Combine two inventories (for example two accounts, or AWS and GCP)."""
@@ -268,10 +313,18 @@ class Inventory(_Record):
 class References(_Record):
     """Framework references of a rule or finding."""
 
-    owasp_nhi: list[str] = Field(default_factory=list, description="OWASP NHI Top 10 (2025) ids, e.g. NHI5:2025")
-    nist_800_207: list[str] = Field(default_factory=list, description="NIST SP 800-207 tenets, e.g. 'Tenet 3'")
-    nist_800_53: list[str] = Field(default_factory=list, description="NIST SP 800-53 Rev. 5 controls")
-    cis: list[str] = Field(default_factory=list, description="CIS benchmark recommendations")
+    owasp_nhi: list[str] = Field([], description="OWASP NHI Top 10 (2025) ids, e.g. NHI5:2025")
+    nist_800_207: list[str] = Field([], description="NIST SP 800-207 tenets, e.g. 'Tenet 3'")
+    nist_800_53: list[str] = Field([], description="NIST SP 800-53 Rev. 5 controls")
+    cis: list[str] = Field([], description="CIS benchmark recommendations")
+
+
+class BaselineMatch(_Record):
+    """How a finding compares with a baseline scan (``--baseline`` / ``nhiaudit diff``)."""
+
+    state: Literal["new", "unchanged", "severity_changed"]
+    previous_severity: Severity | None = Field(None, description="The baseline's severity when it changed.")
+    baseline_first_seen: UtcDatetime | None = None
 
 
 class Finding(_Record):
@@ -289,11 +342,12 @@ class Finding(_Record):
     identity_kind: str
     credential_id: str | None = None
     description: str
-    evidence: dict[str, Any] = Field(default_factory=dict)
+    evidence: dict[str, Any] = {}
     remediation: str
     references: References
     first_seen: UtcDatetime
     suppression: dict[str, Any] | None = Field(None, description="Set when a suppression matched.")
+    baseline: BaselineMatch | None = Field(None, description="Set when the scan was compared with a baseline.")
 
 
 def fingerprint(*parts: str | None) -> str:
@@ -302,20 +356,47 @@ def fingerprint(*parts: str | None) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+class BaselineInfo(_Record):
+    """The baseline a scan was compared with, and what changed since (see nhiaudit.baseline)."""
+
+    file: str
+    generated_at: UtcDatetime
+    as_of: UtcDatetime
+    new: int = Field(description="Active findings not in the baseline.")
+    unchanged: int = Field(description="Active findings also in the baseline (including severity changes).")
+    severity_changed: int = Field(0, description="... of which the severity changed.")
+    fixed: list[Finding] = Field([], description="Baseline findings gone from a scope and rule this scan covered.")
+    not_rescanned: list[Finding] = Field(
+        [], description="Baseline findings this scan could not check (scope or rule not covered)."
+    )
+
+
+class SuppressionInfo(_Record):
+    """The suppressions file applied to a scan (see nhiaudit.suppressions)."""
+
+    file: str
+    entries: int
+    suppressed: int = Field(description="Findings suppressed.")
+    expired: list[dict[str, Any]] = Field([], description="Entries past their expiry (not applied).")
+    unmatched: list[dict[str, Any]] = Field([], description="Entries that matched no finding.")
+
+
 class ScanMetadata(_Record):
     """How the findings were produced: inputs, coverage, settings, timings."""
 
     started_at: UtcDatetime
     finished_at: UtcDatetime
     as_of: UtcDatetime
-    sources: list[Source] = Field(default_factory=list)
-    coverage: list[CoverageGap] = Field(default_factory=list)
-    warnings: list[str] = Field(default_factory=list)
-    settings: dict[str, Any] = Field(default_factory=dict)
-    rules_run: list[str] = Field(default_factory=list)
-    catalogs: dict[str, str] = Field(default_factory=dict, description="Catalog name -> version.")
-    identities: dict[str, int] = Field(default_factory=dict, description="Counts: total, nhi, human, provider_owned.")
-    timings_ms: dict[str, float] = Field(default_factory=dict)
+    sources: list[Source] = []
+    coverage: list[CoverageGap] = []
+    warnings: list[str] = []
+    settings: dict[str, Any] = {}
+    rules_run: list[str] = []
+    catalogs: dict[str, str] = Field({}, description="Catalog name -> version.")
+    identities: dict[str, int] = Field({}, description="Counts: total, nhi, human, provider_owned.")
+    timings_ms: dict[str, float] = {}
+    baseline: BaselineInfo | None = None
+    suppressions: SuppressionInfo | None = None
 
 
 class IdentityRisk(_Record):
@@ -375,7 +456,8 @@ def _check_header(data: Any, expected_kind: str, source: str) -> None:
         )
 
 
-def _load_json_file(path: Path) -> Any:
+def load_json_file(path: Path) -> Any:
+    """Read a JSON file, turning every failure into a one-line InputError naming the file."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -393,6 +475,9 @@ def _load_json_file(path: Path) -> Any:
         ) from None
 
 
+_Doc = TypeVar("_Doc", bound=BaseModel)
+
+
 def _validation_message(exc: ValidationError) -> str:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first["loc"])
@@ -400,24 +485,21 @@ def _validation_message(exc: ValidationError) -> str:
     return f"invalid field {where}: {first['msg']}{more}"
 
 
-def load_inventory(path: Path) -> Inventory:
-    data = _load_json_file(path)
-    _check_header(data, "nhiaudit.inventory", str(path))
+def _load_document(path: Path, cls: type[_Doc], kind: str) -> _Doc:
+    data = load_json_file(path)
+    _check_header(data, kind, str(path))
     try:
-        return Inventory.model_validate(data)
+        return cls.model_validate(data)
     except ValidationError as exc:
         raise InputError(_validation_message(exc), source=path) from None
+
+
+def load_inventory(path: Path) -> Inventory:
+    from nhiaudit.perf import fewer_gc_pauses
+
+    with fewer_gc_pauses():
+        return _load_document(path, Inventory, "nhiaudit.inventory")
 
 
 def load_findings(path: Path) -> FindingsDocument:
-    data = _load_json_file(path)
-    _check_header(data, "nhiaudit.findings", str(path))
-    try:
-        return FindingsDocument.model_validate(data)
-    except ValidationError as exc:
-        raise InputError(_validation_message(exc), source=path) from None
-
-
-def load_json_file(path: Path) -> Any:
-    """Read a JSON file, turning every failure into a one-line InputError naming the file."""
-    return _load_json_file(path)
+    return _load_document(path, FindingsDocument, "nhiaudit.findings")

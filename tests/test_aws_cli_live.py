@@ -11,7 +11,9 @@ import urllib.request
 
 import boto3
 import pytest
-from aws_fakes import (
+from moto.server import ThreadedMotoServer
+
+from tests.aws_fakes import (
     MGMT,
     AdvisorFake,
     AnalyzerFake,
@@ -23,8 +25,7 @@ from aws_fakes import (
     service,
     trust,
 )
-from conftest import run_cli
-from moto.server import ThreadedMotoServer
+from tests.conftest import run_cli
 
 
 @pytest.fixture(scope="module")

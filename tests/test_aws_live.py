@@ -6,7 +6,13 @@ import json
 
 import boto3
 import pytest
-from aws_fakes import (
+from moto import mock_aws, settings
+
+from nhiaudit.analyzer import analyze
+from nhiaudit.collectors.aws_api import READ_ONLY_OPERATIONS, PollPolicy
+from nhiaudit.collectors.aws_live import AwsLiveCollector, AwsLiveOptions
+from nhiaudit.errors import CollectionError
+from tests.aws_fakes import (
     MGMT,
     AdvisorFake,
     AnalyzerFake,
@@ -23,13 +29,8 @@ from aws_fakes import (
     throttle,
     trust,
 )
-from moto import mock_aws, settings
 
-from nhiaudit.analyzer import analyze
-from nhiaudit.collectors.aws_api import READ_ONLY_OPERATIONS, PollPolicy
-from nhiaudit.collectors.aws_live import AwsLiveCollector, AwsLiveOptions
-from nhiaudit.errors import CollectionError
-
+pytestmark = pytest.mark.filterwarnings("ignore:Exception\\((Throttled|Denied)\\):UserWarning")
 FAST = PollPolicy(first=0.01, factor=1.5, longest=0.05, timeout=5)
 
 

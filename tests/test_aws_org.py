@@ -10,7 +10,14 @@ from pathlib import Path
 
 import boto3
 import pytest
-from aws_fakes import (
+from moto import mock_aws, settings
+
+from nhiaudit.analyzer import analyze
+from nhiaudit.collectors.aws_api import READ_ONLY_OPERATIONS, PollPolicy, required_permissions
+from nhiaudit.collectors.aws_live import AwsLiveCollector, AwsLiveOptions
+from nhiaudit.collectors.aws_org import DEFAULT_ORG_ROLE
+from nhiaudit.errors import NhiauditError
+from tests.aws_fakes import (
     MGMT,
     AdvisorFake,
     allow,
@@ -23,13 +30,6 @@ from aws_fakes import (
     trust,
     trust_account,
 )
-from moto import mock_aws, settings
-
-from nhiaudit.analyzer import analyze
-from nhiaudit.collectors.aws_api import READ_ONLY_OPERATIONS, PollPolicy, required_permissions
-from nhiaudit.collectors.aws_live import AwsLiveCollector, AwsLiveOptions
-from nhiaudit.collectors.aws_org import DEFAULT_ORG_ROLE
-from nhiaudit.errors import NhiauditError
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "aws.md"
 FAST = PollPolicy(first=0.01, factor=1.5, longest=0.05, timeout=5)
@@ -176,7 +176,7 @@ def test_role_arn_is_assumed_first(org) -> None:
 def test_organization_wide_analyzer_is_read_per_account(org, httpserver, monkeypatch) -> None:
     """An ORGANIZATION_UNUSED_ACCESS analyzer in the scanning account covers member accounts that
     have no analyzer of their own; its findings are filtered by account."""
-    from aws_fakes import AnalyzerFake
+    from tests.aws_fakes import AnalyzerFake
 
     ids = org["ids"]
     fake = AnalyzerFake()

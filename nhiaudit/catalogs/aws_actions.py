@@ -55,6 +55,8 @@ class AwsActionCatalog:
                     bits[i >> 3] |= 1 << (i & 7)
             self.level_masks[level] = int.from_bytes(bits, "little")
         self._pattern_cache: dict[str, tuple[int, bool]] = {}
+        self._names_cache: dict[tuple[str, ...], tuple[int, bool]] = {}
+        self._groups_cache: dict[tuple[tuple[str, ...], ...], tuple[int, list[tuple[int, bool]]]] = {}
 
     # --- patterns -------------------------------------------------------------------------
 
@@ -108,6 +110,31 @@ class AwsActionCatalog:
                     local |= 1 << offset
             mask |= local << start
         return mask, mask != 0
+
+    def mask_of_all(self, actions: tuple[str, ...]) -> tuple[int, bool]:
+        """Bitset of specific action names (cached), and whether the catalog knows all of them."""
+        hit = self._names_cache.get(actions)
+        if hit is None:
+            mask, known = 0, True
+            for action in actions:
+                idx = self.index.get(action.strip().lower())
+                if idx is None:
+                    known = False
+                else:
+                    mask |= 1 << idx
+            hit = self._names_cache[actions] = (mask, known)
+        return hit
+
+    def masks_of_groups(self, groups: tuple[tuple[str, ...], ...]) -> tuple[int, list[tuple[int, bool]]]:
+        """Union bitset of many action-name groups and each group's (mask, all known), cached."""
+        hit = self._groups_cache.get(groups)
+        if hit is None:
+            each = [self.mask_of_all(g) for g in groups]
+            union = 0
+            for mask, _ in each:
+                union |= mask
+            hit = self._groups_cache[groups] = (union, each)
+        return hit
 
     def index_of(self, action: str) -> int | None:
         return self.index.get(action.strip().lower())

@@ -56,3 +56,9 @@ def load_paths(provider: str) -> tuple[PrivescPath, ...]:
         )
         for p in data["paths"]
     )
+
+
+@cache
+def required_groups(provider: str) -> tuple[tuple[str, ...], ...]:
+    """The required permissions of every path, in path order (for batch checks)."""
+    return tuple(p.required for p in load_paths(provider))

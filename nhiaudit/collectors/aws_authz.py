@@ -64,7 +64,7 @@ def parse_time(value: Any, *, where: str = "") -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return datetime.fromtimestamp(value, UTC)  # epoch seconds (JSON APIs, AWS CLI v1 output)
     if isinstance(value, str):
@@ -75,7 +75,7 @@ def parse_time(value: Any, *, where: str = "") -> datetime | None:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             raise InputError(f"{where}: not a timestamp: {text!r}") from None
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
     raise InputError(f"{where}: not a timestamp: {value!r}")
 
 
@@ -120,12 +120,21 @@ class AuthzConverter:
     was taken: it closes the RoleLastUsed tracking window.
     """
 
-    def __init__(self, *, where: str, snapshot: datetime | None = None, org_accounts: set[str] | None = None):
+    def __init__(
+        self,
+        *,
+        where: str,
+        snapshot: datetime | None = None,
+        org_accounts: set[str] | None = None,
+        report_where: str = "credential report",
+    ):
         self.where = where
+        self.report_where = report_where
         self.snapshot = snapshot
         self.org_accounts = org_accounts or set()
         self.out = AuthzRecords()
-        self._managed_docs: dict[str, tuple[str, Any, bool]] = {}
+        self._managed_docs: dict[str, tuple[str, Any, bool, list[Any]]] = {}
+        self.roles_without_last_used = 0
         self._groups: dict[str, Mapping[str, Any]] = {}
 
     # --- policies --------------------------------------------------------------------------
@@ -144,9 +153,9 @@ class AuthzConverter:
                 wanted = pol.get("DefaultVersionId")
                 default = next((v for v in versions if v.get("VersionId") == wanted), versions[0])
             doc = decode_document(default.get("Document"), where=f"{here} ({arn})")
-            parse_statements(doc, where=f"{self.where}: managed policy {arn}")
+            statements = parse_statements(doc, where=f"{self.where}: managed policy {arn}")
             aws_managed = ":iam::aws:policy/" in arn
-            self._managed_docs[arn] = (pol["PolicyName"], doc, aws_managed)
+            self._managed_docs[arn] = (pol["PolicyName"], doc, aws_managed, statements)
 
     def _managed_grant(self, identity_id: str, attached: Any, kind: str, via: str | None, here: str) -> Grant:
         _require(attached, ("PolicyArn",), here)
@@ -155,26 +164,28 @@ class AuthzConverter:
         if arn not in self.out.policies:
             found = self._managed_docs.get(arn)
             if found is not None:
-                pname, doc, aws_managed = found
-                self.out.policies[arn] = Policy(
+                pname, doc, aws_managed, statements = found
+                policy = self.out.policies[arn] = Policy.fast(
                     id=arn,
                     provider="aws",
                     kind="aws.aws_managed" if aws_managed else "aws.managed",
                     name=pname,
                     document=doc,
                 )
-        return Grant(identity_id=identity_id, policy_id=arn, policy_name=name, kind=kind, via=via)
+                policy._parsed = statements
+        return Grant.fast(identity_id=identity_id, policy_id=arn, policy_name=name, kind=kind, via=via)
 
     def _inline_grant(self, identity_id: str, item: Any, kind: str, via: str | None, here: str) -> Grant:
         _require(item, ("PolicyName", "PolicyDocument"), here)
         doc = decode_document(item["PolicyDocument"], where=f"{here} ({item['PolicyName']})")
         pid = f"aws-inline:{content_hash(doc)[:24]}"
         if pid not in self.out.policies:
-            parse_statements(doc, where=f"{here} inline policy {item['PolicyName']}")
-            self.out.policies[pid] = Policy(
+            statements = parse_statements(doc, where=f"{here} inline policy {item['PolicyName']}")
+            policy = self.out.policies[pid] = Policy.fast(
                 id=pid, provider="aws", kind="aws.inline", name=item["PolicyName"], document=doc
             )
-        return Grant(identity_id=identity_id, policy_id=pid, policy_name=item["PolicyName"], kind=kind, via=via)
+            policy._parsed = statements
+        return Grant.fast(identity_id=identity_id, policy_id=pid, policy_name=item["PolicyName"], kind=kind, via=via)
 
     def _attachments(self, identity_id: str, item: Mapping[str, Any], inline_key: str, here: str) -> None:
         for n, inline in enumerate(item.get(inline_key) or []):
@@ -215,7 +226,7 @@ class AuthzConverter:
             profiles = [
                 p.get("InstanceProfileName") for p in role.get("InstanceProfileList") or [] if isinstance(p, Mapping)
             ]
-            identity = Identity(
+            identity = Identity.fast(
                 id=arn,
                 provider="aws",
                 scope=account,
@@ -239,11 +250,13 @@ class AuthzConverter:
             )
             self.out.identities.append(identity)
             self._attachments(arn, role, "RolePolicyList", here)
+            if "RoleLastUsed" not in role and is_nhi and not provider_owned:
+                self.roles_without_last_used += 1
             if "RoleLastUsed" in role:
                 end = self.snapshot
                 start = end - timedelta(days=ROLE_LAST_USED_WINDOW_DAYS) if end else None
                 self.out.usage.append(
-                    Usage(
+                    Usage.fast(
                         identity_id=arn,
                         target_kind="identity",
                         last_used=last_used,
@@ -304,7 +317,7 @@ class AuthzConverter:
         if row is None:
             is_nhi, classification = True, "IAM user (no credential report: console access and keys unknown)"
         else:
-            created = created or parse_time(row.get("user_creation_time"), where="credential report")
+            created = created or parse_time(row.get("user_creation_time"), where=f"{self.report_where}: row {name}")
             password = _truthy(row.get("password_enabled"))
             keys = _truthy(row.get("access_key_1_active")) or _truthy(row.get("access_key_2_active"))
             human_signin = password
@@ -319,7 +332,7 @@ class AuthzConverter:
                 is_nhi, classification = True, "IAM user with active access keys and no console password"
             else:
                 is_nhi, classification = True, "IAM user without a console password"
-        return Identity(
+        return Identity.fast(
             id=arn,
             provider="aws",
             scope=account,
@@ -335,14 +348,14 @@ class AuthzConverter:
         )
 
     def _user_credentials(self, identity: Identity, row: dict[str, str]) -> None:
-        where = f"credential report row {row.get('user')}"
+        where = f"{self.report_where}: row {row.get('user')}"
         latest: datetime | None = None
         usage_known = False
         if _truthy(row.get("password_enabled")):
             pw_used_raw = (row.get("password_last_used") or "").strip().lower()
             pw_used = parse_time(row.get("password_last_used"), where=f"{where}.password_last_used")
             self.out.credentials.append(
-                Credential(
+                Credential.fast(
                     id=f"{identity.id}#password",
                     identity_id=identity.id,
                     kind=CredentialKind.PASSWORD,
@@ -369,7 +382,7 @@ class AuthzConverter:
             service = row.get(f"{prefix}_last_used_service")
             key_id = (row.get(f"{prefix}_id") or "").strip()  # live scans add the AccessKeyId (never the secret)
             self.out.credentials.append(
-                Credential(
+                Credential.fast(
                     id=key_id or f"{identity.id}#{prefix}",
                     identity_id=identity.id,
                     kind=CredentialKind.ACCESS_KEY,
@@ -391,7 +404,7 @@ class AuthzConverter:
         if usage_known or not any(c.identity_id == identity.id for c in self.out.credentials):
             # a user with no password and no keys cannot authenticate: "no activity" is evidence too
             self.out.usage.append(
-                Usage(
+                Usage.fast(
                     identity_id=identity.id,
                     target_kind="identity",
                     last_used=latest,
@@ -429,7 +442,7 @@ class AuthzConverter:
                     if ACCOUNT_RE.match(value):
                         value = f"arn:aws:iam::{value}:root"
                 trusts.append(
-                    Trust(
+                    Trust.fast(
                         identity_id=role_arn,
                         principal_kind="any" if negated else kind,
                         principal=value,

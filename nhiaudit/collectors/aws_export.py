@@ -20,6 +20,7 @@ from nhiaudit.collectors.aws_usage_files import read_access_advisor, read_access
 from nhiaudit.collectors.interface import Collector
 from nhiaudit.errors import InputError, PolicyError
 from nhiaudit.model import CoverageGap, Grant, Identity, Inventory, Source, Usage, load_json_file, utcnow
+from nhiaudit.perf import fewer_gc_pauses
 
 LIST_KEYS = ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies")
 ID_KEYS = {"UserDetailList": "Arn", "GroupDetailList": "Arn", "RoleDetailList": "Arn", "Policies": "Arn"}
@@ -131,11 +132,19 @@ class AwsExportCollector(Collector):
         self.access_analyzer = list(access_analyzer or [])
 
     def collect(self) -> Inventory:
+        with fewer_gc_pauses():
+            return self._collect()
+
+    def _collect(self) -> Inventory:
         details = read_authorization_details(self.authorization_files)
         report = read_credential_report(self.credential_report) if self.credential_report else None
         where = ", ".join(p.name for p in self.authorization_files)
         snapshot = self.snapshot_time or utcnow()
-        converter = AuthzConverter(where=where, snapshot=snapshot)
+        converter = AuthzConverter(
+            where=where,
+            snapshot=snapshot,
+            report_where=self.credential_report.name if self.credential_report else "credential report",
+        )
         try:
             converter.add_policies(details["Policies"])
             converter.add_groups(details["GroupDetailList"])
@@ -180,6 +189,20 @@ class AwsExportCollector(Collector):
                         affects=["excess-privilege"],
                     )
                 )
+        if converter.roles_without_last_used:
+            coverage.append(
+                CoverageGap(
+                    provider="aws",
+                    scope=accounts[0] if len(accounts) == 1 else "*",
+                    source="role_last_used",
+                    status="not_supplied",
+                    detail=(
+                        f"{converter.roles_without_last_used} roles have no RoleLastUsed in the export (older AWS CLI "
+                        "versions omit it), so their activity is unknown and they are not judged unused"
+                    ),
+                    affects=["identity-unused"],
+                )
+            )
         missing = sorted({g.policy_id for g in out.grants if g.policy_id not in out.policies})
         for arn in missing:
             coverage.append(

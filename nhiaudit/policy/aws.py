@@ -20,7 +20,7 @@ import fnmatch
 import hashlib
 import json
 import urllib.parse
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,12 +58,12 @@ def decode_document(raw: Any, *, where: str) -> dict:
     raise PolicyError(f"{where}: policy document must be a JSON object, got {type(raw).__name__}")
 
 
-def _as_list(value: Any, *, where: str, element: str) -> list[str]:
+def _as_list(value: Any, where: Callable[[], str], element: str) -> list[str]:
     if isinstance(value, str):
         return [value]
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return list(value)
-    raise PolicyError(f"{where}: {element} must be a string or a list of strings")
+        return value
+    raise PolicyError(f"{where()}: {element} must be a string or a list of strings")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,29 +105,30 @@ def parse_statements(doc: dict, *, where: str, resource_policy: bool = False) ->
     allowed = STATEMENT_KEYS | (RESOURCE_POLICY_KEYS if resource_policy else frozenset())
     out: list[Statement] = []
     for n, st in enumerate(items, 1):
-        here = f"{where}: statement {n}"
+
+        def here(n: int = n) -> str:
+            return f"{where}: statement {n}"
+
         if not isinstance(st, dict):
-            raise PolicyError(f"{here} is not an object")
-        bad = set(st) - allowed
-        if bad:
-            name = sorted(bad)[0]
+            raise PolicyError(f"{here()} is not an object")
+        if not allowed.issuperset(st):
+            name = sorted(set(st) - allowed)[0]
             extra = " (Principal belongs in trust or resource policies only)" if name in RESOURCE_POLICY_KEYS else ""
-            raise PolicyError(f"{here}: unknown policy element {name!r}{extra}")
+            raise PolicyError(f"{here()}: unknown policy element {name!r}{extra}")
         effect = st.get("Effect")
-        if effect not in ("Allow", "Deny"):
-            raise PolicyError(f"{here}: Effect must be 'Allow' or 'Deny', got {effect!r}")
-        if ("Action" in st) == ("NotAction" in st):
-            raise PolicyError(f"{here}: needs exactly one of Action or NotAction")
+        if effect != "Allow" and effect != "Deny":
+            raise PolicyError(f"{here()}: Effect must be 'Allow' or 'Deny', got {effect!r}")
         not_action = "NotAction" in st
-        actions = _as_list(st["NotAction" if not_action else "Action"], where=here, element="Action")
+        if ("Action" in st) == not_action:
+            raise PolicyError(f"{here()}: needs exactly one of Action or NotAction")
+        actions = _as_list(st["NotAction" if not_action else "Action"], here, "Action")
         not_resource = "NotResource" in st
         if not resource_policy and ("Resource" in st) == not_resource:
-            raise PolicyError(f"{here}: needs exactly one of Resource or NotResource")
-        res_raw = st.get("NotResource" if not_resource else "Resource", "*")
-        resources = _as_list(res_raw, where=here, element="Resource")
+            raise PolicyError(f"{here()}: needs exactly one of Resource or NotResource")
+        resources = _as_list(st.get("NotResource" if not_resource else "Resource", "*"), here, "Resource")
         condition = st.get("Condition") or {}
         if not isinstance(condition, dict):
-            raise PolicyError(f"{here}: Condition must be an object")
+            raise PolicyError(f"{here()}: Condition must be an object")
         out.append(
             Statement(
                 sid=st.get("Sid"),
@@ -201,10 +202,12 @@ class CompiledPolicy:
     unknown_actions: tuple[str, ...] = ()
 
 
-def compile_document(doc: dict, catalog: AwsActionCatalog, *, where: str) -> CompiledPolicy:
+def compile_document(
+    doc: dict, catalog: AwsActionCatalog, *, where: str, statements: list[Statement] | None = None
+) -> CompiledPolicy:
     compiled = CompiledPolicy(statements=[])
     unknown_all: list[str] = []
-    for st in parse_statements(doc, where=where):
+    for st in statements if statements is not None else parse_statements(doc, where=where):
         mask = 0
         unknown: list[str] = []
         for pattern in st.actions:
@@ -252,26 +255,42 @@ class AwsAccess(EffectiveAccess):
     effective_full: int = 0
     deny_full: int = 0
     deny_partial: int = 0
+    _detail_cache: dict[str, PermissionGrant | None] = field(default_factory=dict, repr=False)
 
     # EffectiveAccess interface ------------------------------------------------------------
 
     def allows_all(self, permissions: Iterable[str]) -> bool:
-        for perm in permissions:
-            idx = self.catalog.index_of(perm)
-            if idx is None:
-                if self._allows_unknown(perm.lower()) is None:
-                    return False
-            elif not (self.effective_any >> idx) & 1:
-                return False
+        perms = tuple(permissions)
+        mask, known = self.catalog.mask_of_all(perms)
+        if (self.effective_any & mask) != mask:
+            return False
+        if not known:  # names the catalog does not know: evaluate them by pattern
+            return all(self._allows_unknown(p.lower()) is not None for p in perms if self.catalog.index_of(p) is None)
         return True
 
+    def allows_each(self, groups: tuple[tuple[str, ...], ...]) -> list[bool]:
+        union, each = self.catalog.masks_of_groups(groups)
+        present = self.effective_any & union  # one AND over the whole catalog, then small ones
+        return [
+            (present & mask) == mask and (known or self.allows_all(group))
+            for group, (mask, known) in zip(groups, each, strict=True)
+        ]
+
     def allows(self, permission: str) -> PermissionGrant | None:
+        key = permission.lower()
+        if key in self._detail_cache:
+            return self._detail_cache[key]
         idx = self.catalog.index_of(permission)
         if idx is None:
-            return self._allows_unknown(permission.lower())
-        if not (self.effective_any >> idx) & 1:
-            return None
-        return self._grant_detail(permission, lambda cs: bool((cs.mask >> idx) & 1), (self.deny_partial >> idx) & 1)
+            result = self._allows_unknown(key)
+        else:
+            bit = 1 << idx
+            if not self.effective_any & bit:
+                result = None
+            else:
+                result = self._grant_detail(permission, bit, None, self.deny_partial & bit)
+        self._detail_cache[key] = result
+        return result
 
     def permission_count(self) -> int:
         return self.effective_any.bit_count()
@@ -297,15 +316,20 @@ class AwsAccess(EffectiveAccess):
 
     # details ------------------------------------------------------------------------------
 
-    def _grant_detail(self, permission: str, hit: Any, partially_denied: int) -> PermissionGrant:
+    def _grant_detail(self, permission: str, bit: int, name: str | None, partially_denied: int) -> PermissionGrant:
+        """Which allow statements grant ``permission`` (by catalog ``bit``, or by ``name`` when unknown)."""
         policies: list[str] = []
         unconditional = unrestricted = False
         self_only = True
         resources: list[str] = []
         conditions: list[str] = []
         for ap in self.attached:
+            if not (ap.compiled.allow_any & bit if name is None else True):
+                continue
             for cs in ap.compiled.statements:
-                if cs.statement.effect != "Allow" or not hit(cs):
+                if cs.statement.effect != "Allow":
+                    continue
+                if not (cs.mask & bit if name is None else cs.matches_name(name)):
                     continue
                 if ap.label not in policies:
                     policies.append(ap.label)
@@ -314,7 +338,8 @@ class AwsAccess(EffectiveAccess):
                 self_only &= cs.self_only
                 if not cs.resource_all:
                     resources.extend(r for r in cs.statement.resources if r not in resources)
-                conditions.extend(k for k in cs.statement.condition_keys if k not in conditions)
+                if cs.statement.condition:
+                    conditions.extend(k for k in cs.statement.condition_keys if k not in conditions)
         return PermissionGrant(
             permission=permission,
             policies=tuple(policies),
@@ -352,7 +377,7 @@ class AwsAccess(EffectiveAccess):
             for ap in self.attached
             for cs in ap.compiled.statements
         )
-        return self._grant_detail(action, lambda cs: cs.matches_name(action), int(partial))
+        return self._grant_detail(action, 0, action, int(partial))
 
 
 # --- the engine ------------------------------------------------------------------------
@@ -376,11 +401,13 @@ class AwsPolicyEngine(PolicyEngine):
         hit = self._by_id.get(policy.id)
         if hit is not None:
             return hit
-        digest = content_hash(policy.document)
+        # inline policy ids are already content hashes; others are hashed once here
+        digest = policy.id if policy.id.startswith("aws-inline:") else content_hash(policy.document)
         compiled = self._by_hash.get(digest)
         if compiled is None:
-            doc = decode_document(policy.document, where=f"policy {policy.name} ({policy.id})")
-            compiled = compile_document(doc, self.catalog, where=f"policy {policy.name} ({policy.id})")
+            where = f"policy {policy.name} ({policy.id})"
+            doc = decode_document(policy.document, where=where)
+            compiled = compile_document(doc, self.catalog, where=where, statements=policy._parsed)
             self._by_hash[digest] = compiled
             self.compiled_documents += 1
             for action in compiled.unknown_actions:

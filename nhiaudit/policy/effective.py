@@ -35,6 +35,8 @@ class PermissionGrant:
 
     def narrowing(self) -> str:
         """Words for a finding: how the grant is narrower than unconditional."""
+        if not self.narrowed:
+            return ""
         parts = []
         if not self.unconditional:
             parts.append("only under conditions (" + ", ".join(self.conditions) + ")")
@@ -77,6 +79,10 @@ class EffectiveAccess(ABC):
     @abstractmethod
     def allows_all(self, permissions: Iterable[str]) -> bool:
         """Fast check: every permission is effectively allowed (possibly narrowed)."""
+
+    def allows_each(self, groups: tuple[tuple[str, ...], ...]) -> list[bool]:
+        """``allows_all`` for many permission groups at once (engines may do this faster)."""
+        return [self.allows_all(group) for group in groups]
 
     @abstractmethod
     def permission_count(self) -> int:

@@ -58,7 +58,7 @@ class RuleMeta:
     def references(self, provider: str | None = None) -> References:
         label = PROVIDER_LABELS.get(provider or "", "")
         cis = [c for c in self.cis if not label or c.startswith(f"CIS {label} ")]
-        return References(
+        return References.fast(
             owasp_nhi=list(self.owasp_nhi),
             nist_800_207=list(self.nist_800_207),
             nist_800_53=list(self.nist_800_53),
@@ -152,7 +152,7 @@ class Rule(ABC):
     ) -> Finding:
         """Build a finding. ``key`` distinguishes several findings of one rule on one identity."""
         credential_id = credential.id if credential else None
-        return Finding(
+        return Finding.fast(
             fingerprint=fingerprint(self.meta.id, identity.provider, identity.scope, identity.id, credential_id, key),
             rule_id=self.meta.id,
             title=self.meta.title,

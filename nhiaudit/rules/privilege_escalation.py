@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from nhiaudit.catalogs.privesc import CATEGORY_RANK, PrivescPath, load_paths
+from nhiaudit.catalogs.privesc import CATEGORY_RANK, PrivescPath, load_paths, required_groups
 from nhiaudit.model import Confidence, Finding, Severity
 from nhiaudit.policy.effective import EffectiveAccess, PermissionGrant
 from nhiaudit.rules.base import AnalysisContext, Rule, RuleMeta, describe
@@ -44,7 +44,8 @@ class PrivilegeEscalation(Rule):
             if access is None or access.admin is not None:
                 continue
             paths = load_paths(identity.provider)
-            matches = [m for m in (self._match(access, path) for path in paths) if m is not None]
+            held = access.allows_each(required_groups(identity.provider))
+            matches = [m for m in (self._match(access, p) for p, ok in zip(paths, held, strict=True) if ok) if m]
             if not matches:
                 continue
             matches.sort(key=lambda m: (m[2], CATEGORY_RANK.get(m[0].category, 9), m[0].id))
@@ -88,8 +89,6 @@ class PrivilegeEscalation(Rule):
 
     @staticmethod
     def _match(access: EffectiveAccess, path: PrivescPath) -> tuple[PrivescPath, list[PermissionGrant], bool] | None:
-        if not access.allows_all(path.required):
-            return None
         grants = [access.allows(p) for p in path.required]
         if any(g is None for g in grants):
             return None

@@ -349,3 +349,18 @@ def test_api_calls_per_identity_is_small(advisor) -> None:
     identities = len(inventory.identities)
     assert calls / identities < 5, (calls, identities, inventory.sources[0].api_calls)
     assert json.loads(inventory.model_dump_json())["sources"][0]["api_calls"]
+
+
+def test_aws_managed_policies_from_a_live_scan(monkeypatch) -> None:
+    """moto with AWS-managed policies loaded returns them without PolicyName (AWS always sends it):
+    the name comes from the ARN, and an attached AdministratorAccess is seen as such."""
+    set_aws_env(monkeypatch)
+    with mock_aws(config={"iam": {"load_aws_managed_policies": True}}):
+        iam = boto3.client("iam", region_name="us-east-1")
+        iam.create_role(RoleName="deployer", AssumeRolePolicyDocument=trust("codebuild.amazonaws.com"))
+        iam.attach_role_policy(RoleName="deployer", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+        inventory = collect(usage=False)
+    assert inventory.policies["arn:aws:iam::aws:policy/AdministratorAccess"].name == "AdministratorAccess"
+    doc = analyze(inventory)
+    admin = next(f for f in doc.findings if f.rule_id == "admin-equivalent")
+    assert admin.identity_name == "deployer" and "AdministratorAccess" in admin.description

@@ -142,8 +142,9 @@ class AuthzConverter:
     def add_policies(self, policies: Iterable[Any]) -> None:
         for n, pol in enumerate(policies):
             here = f"{self.where}: Policies[{n}]"
-            _require(pol, ("Arn", "PolicyName"), here)
+            _require(pol, ("Arn",), here)
             arn = pol["Arn"]
+            name = pol.get("PolicyName") or arn.rsplit("/", 1)[-1]  # the ARN ends with the name
             versions = pol.get("PolicyVersionList")
             if not versions:
                 self.out.warnings.append(f"managed policy {arn} has no PolicyVersionList in the export")
@@ -155,7 +156,7 @@ class AuthzConverter:
             doc = decode_document(default.get("Document"), where=f"{here} ({arn})")
             statements = parse_statements(doc, where=f"{self.where}: managed policy {arn}")
             aws_managed = ":iam::aws:policy/" in arn
-            self._managed_docs[arn] = (pol["PolicyName"], doc, aws_managed, statements)
+            self._managed_docs[arn] = (name, doc, aws_managed, statements)
 
     def _managed_grant(self, identity_id: str, attached: Any, kind: str, via: str | None, here: str) -> Grant:
         _require(attached, ("PolicyArn",), here)

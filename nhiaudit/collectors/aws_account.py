@@ -124,6 +124,14 @@ class AccountCollector:
                 ApiFailure("error", "iam:GetAccountAuthorizationDetails", f"unexpected content: {exc}")
             ) from None
         out = converter.out
+        for arn in sorted({g.policy_id for g in out.grants if g.policy_id not in out.policies}):
+            self._gap(
+                f"policy:{arn}",
+                "partial",
+                f"managed policy {arn} is attached but GetAccountAuthorizationDetails returned no document for "
+                "it; identities using it are evaluated without it",
+                ["admin-equivalent", "privilege-escalation", "excess-privilege"],
+            )
         usage = list(out.usage)
         if self.options.usage:
             targets = advisor_targets(out.identities, out.grants)

@@ -309,7 +309,11 @@ class AwsAccess(EffectiveAccess):
 
     def service_counts(self) -> dict[str, int]:
         mask = self.effective_any
-        return {s: (mask & self.catalog.service_mask(s)).bit_count() for s in self.catalog.services_in(mask)}
+        counts: dict[str, int] = {}
+        for service, (start, end) in self.catalog.services.items():
+            if chunk := (mask >> start) & ((1 << (end - start)) - 1):
+                counts[service] = chunk.bit_count()
+        return counts
 
     def permissions_in(self, service: str) -> list[str]:
         return list(self.catalog.names(self.effective_any & self.catalog.service_mask(service)))

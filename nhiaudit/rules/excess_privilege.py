@@ -242,10 +242,13 @@ class ExcessPrivilege(Rule):
         )
         if unobservable:
             description += f" Not judged (invisible to the evidence): {', '.join(unobservable)}."
-        windows = {
-            (r.source, iso(r.window_start), iso(r.window_end))
+        spans = {
+            (r.source, r.window_start, r.window_end)
             for r in ctx.usage(identity.id, "service") + ctx.usage(identity.id, "action")
         }
+        windows = sorted(
+            {(source, iso(start), iso(end)) for source, start, end in spans}, key=lambda w: (w[0], w[1] or "")
+        )
         partly_actions = [p for s in partly for p in s.unused_actions]
         return self.finding(
             ctx,
@@ -277,9 +280,6 @@ class ExcessPrivilege(Rule):
                 "not_judged": unobservable,
                 "admin_equivalent": admin,
                 "sources": sources,
-                "windows": [
-                    {"source": s, "start": a, "end": b}
-                    for s, a, b in sorted(windows, key=lambda w: tuple(x or "" for x in w))
-                ],
+                "windows": [{"source": s, "start": a, "end": b} for s, a, b in windows],
             },
         )

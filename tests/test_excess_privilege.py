@@ -155,6 +155,8 @@ def test_wholly_unused_identities_are_left_to_identity_unused() -> None:
     assert findings(inv) == []
     assert any(f.rule_id == "identity-unused" for f in analyze(inv, as_of=AS_OF).findings)
     assert len(findings(inv, Settings(disabled_rules=["identity-unused"]))) == 1
+    only = analyze(inv, as_of=AS_OF, only_rules=["excess-privilege"]).findings
+    assert [f.rule_id for f in only] == ["excess-privilege"]  # --rule excess-privilege alone still reports it
 
 
 def test_disabled_identities_are_not_judged() -> None:

@@ -190,8 +190,10 @@ class ExcessPrivilege(Rule):
 
     @staticmethod
     def _wholly_unused(ctx: AnalysisContext, identity: Identity) -> bool:
-        if "identity-unused" in ctx.settings.disabled_rules:
-            return False
+        if "identity-unused" in ctx.settings.disabled_rules or (
+            ctx.rules_run is not None and "identity-unused" not in ctx.rules_run
+        ):
+            return False  # nobody else would report it
         records = ctx.usage(identity.id, "identity")
         if not records:
             return False

@@ -194,9 +194,6 @@ class SetAccess(EffectiveAccess):
     def level_counts(self) -> dict[str, int]:
         return {}
 
-    def service_of(self, permission: str) -> str:
-        return permission.split(".", 1)[0]
-
 
 def test_the_rule_is_provider_neutral() -> None:
     sa = "ci@proj.iam.gserviceaccount.com"

@@ -96,7 +96,8 @@ def test_demo_report_loads_offline_and_matches_the_json(browser, demo_report):
         )
         assert cell == str(n)
     for scope, n in summary["by_scope"].items():
-        label = "AWS " + scope.split(":", 1)[1]
+        provider, name = scope.split(":", 1)
+        label = {"aws": "AWS", "gcp": "GCP", "azure": "Azure"}[provider] + " " + name
         assert browser.evaluate(
             f"document.querySelector('#chart-scope g[data-label=\"{label}\"]').dataset.value"
         ) == str(n)

@@ -32,7 +32,8 @@ def test_every_format_in_one_run(tmp_path):
             "nhiaudit.txt",
         ]
     )
-    assert result.stderr.count("wrote 28 findings") == 7
+    total_demo = demo_findings().summary.total
+    assert result.stderr.count(f"wrote {total_demo} findings") == 7
     data = json.loads((out / "nhiaudit.json").read_text())
     total = data["summary"]["total"]
     assert len(list(csv.DictReader((out / "nhiaudit.csv").open()))) == total
@@ -67,10 +68,13 @@ def test_markdown_summary(tmp_path):
     result = run_cli("scan", "--demo", "--format", "markdown", "--max-rows", "5")
     assert result.returncode == 0, result.stderr
     md = result.stdout
-    assert md.startswith("## nhiaudit: 28 findings (3 critical, 11 high, 11 medium, 3 low)")
-    assert "| 🟥 critical | 3 |" in md
-    assert "| NHI5:2025 Overprivileged NHI | 13 |" in md
-    assert "### Findings (28)" in md and "… 23 more" in md
+    summary = demo_findings().summary  # the demo spans AWS and GCP: counts come from the scan itself
+    sev = summary.by_severity
+    counts = ", ".join(f"{sev[s]} {s}" for s in ("critical", "high", "medium", "low", "info") if sev[s])
+    assert md.startswith(f"## nhiaudit: {summary.total} findings ({counts})")
+    assert f"| 🟥 critical | {sev['critical']} |" in md
+    assert f"| NHI5:2025 Overprivileged NHI | {summary.by_owasp_nhi['NHI5:2025']} |" in md
+    assert f"### Findings ({summary.total})" in md and f"… {summary.total - 5} more" in md
     assert "### What could not be seen" in md and "access_advisor" in md
     rows = [line for line in md.splitlines() if "[`" in line]
     assert len(rows) == 5 and all(line.count(" | ") == 5 for line in rows)
@@ -116,7 +120,10 @@ def test_coverage_counts_suppressed_apart():
     doc.findings[0].suppression = {"reason": "x"}
     (owasp,) = coverage_tables([r.meta for r in all_rules()], doc.findings, ["owasp_nhi"])
     nhi5 = next(i for i in owasp.items if i.requirement.id == "NHI5:2025")
-    assert (nhi5.findings, nhi5.suppressed) == (12, 1)
+    first_is_nhi5 = "NHI5:2025" in doc.findings[0].references.owasp_nhi
+    expected = sum(1 for f in doc.findings if "NHI5:2025" in f.references.owasp_nhi) - first_is_nhi5
+    assert (nhi5.findings, nhi5.suppressed) == (expected, int(first_is_nhi5))
+    assert nhi5.findings > 5
 
 
 def test_registry_lists_every_documented_format():

@@ -57,16 +57,20 @@ def test_demo_sarif_from_the_cli_is_valid(validator, tmp_path):
     for result, finding in zip(results, doc.findings, strict=True):
         assert rules[result["ruleIndex"]]["id"] == result["ruleId"] == finding.rule_id
         location = result["locations"][0]
-        assert location["physicalLocation"]["artifactLocation"]["uri"].startswith("nhiaudit/aws/111122223333/")
+        provider, scope = finding.provider, finding.scope
+        assert location["physicalLocation"]["artifactLocation"]["uri"].startswith(f"nhiaudit/{provider}/")
         logical = location["logicalLocations"][0]
-        assert logical["fullyQualifiedName"] == f"aws/111122223333/{finding.identity_id}"
-        # the hierarchy: identity -> account -> cloud
+        assert logical["fullyQualifiedName"] == f"{provider}/{scope}/{finding.identity_id}"
+        # the hierarchy: identity -> account / project -> cloud
         identity = run["logicalLocations"][logical["index"]]
         account = run["logicalLocations"][identity["parentIndex"]]
         cloud = run["logicalLocations"][account["parentIndex"]]
-        assert (cloud["name"], account["name"], identity["name"]) == ("aws", "111122223333", finding.identity_name)
-        assert account["properties"]["scope"] == "account"
-    assert {r["level"] for r in results} == {"error", "warning", "note"}  # note: low excess-privilege
+        assert (cloud["name"], account["name"], identity["name"]) == (provider, scope, finding.identity_name)
+        assert account["properties"]["scope"] == {"aws": "account", "gcp": "project"}[provider]
+    expected_levels = {
+        {"critical": "error", "high": "error", "medium": "warning"}.get(f.severity, "note") for f in doc.findings
+    }
+    assert {r["level"] for r in results} == expected_levels
     notes = run["invocations"][0]["toolExecutionNotifications"]
     assert any("access_advisor" in n["message"]["text"] for n in notes), "coverage gaps are reported"
 
@@ -134,7 +138,8 @@ def test_demo_ocsf_from_the_cli_is_valid(tmp_path):
     for model, finding in zip(models, doc.findings, strict=True):
         assert model.finding_info.uid == finding.fingerprint
         assert model.resources[0].uid == finding.identity_id
-        assert model.cloud.account.uid == finding.scope and model.cloud.provider == "AWS"
+        provider = {"aws": "AWS", "gcp": "GCP", "azure": "Azure"}[finding.provider]
+        assert model.cloud.account.uid == finding.scope and model.cloud.provider == provider
         assert model.severity_id.name.lower() == {"info": "informational"}.get(
             finding.severity.value, finding.severity.value
         )

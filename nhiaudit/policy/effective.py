@@ -50,12 +50,19 @@ class PermissionGrant:
 
 @dataclass(frozen=True)
 class AdminVerdict:
-    level: Literal["full", "equivalent"]
+    level: Literal["full", "equivalent", "service"]
+    """full: every permission; equivalent: can grant itself every permission (or nearly all of
+    them, like GCP Editor); service: administrator of some services only (GCP ``*Admin`` roles)."""
     reason: str
     policies: tuple[str, ...]
     conditional: bool = False
     """Only through conditional or resource-scoped grants: narrower, not absent."""
     conditions: tuple[str, ...] = ()
+
+    @property
+    def account_wide(self) -> bool:
+        """Admin of the whole account / project / tenant, not of some services only."""
+        return self.level != "service"
 
 
 @dataclass
@@ -105,11 +112,17 @@ class EffectiveAccess(ABC):
         """Allowed permissions per access level (List, Read, Write, Permissions management, Tagging)."""
 
     def service_of(self, permission: str) -> str:
-        """The service a permission belongs to, as usage evidence names it ('s3' for 's3:GetObject').
+        """The service a permission belongs to, as usage evidence names it.
 
-        The default splits at the first ':' (AWS); engines with another permission syntax override it.
+        The default reads the three permission syntaxes: ``s3:GetObject`` -> ``s3`` (AWS),
+        ``Microsoft.Storage/storageAccounts/read`` -> ``microsoft.storage`` (Azure),
+        ``storage.objects.get`` -> ``storage`` (GCP). Engines may override it.
         """
-        return permission.split(":", 1)[0].lower()
+        if ":" in permission:
+            return permission.split(":", 1)[0].lower()
+        if "/" in permission:
+            return permission.split("/", 1)[0].lower()
+        return permission.split(".", 1)[0].lower()
 
     def service_counts(self) -> dict[str, int]:
         """Allowed permissions per service (``service_of``); engines may override it with a faster count."""

@@ -19,8 +19,10 @@ class AdminEquivalent(Rule):
             "or tenant. Effective permissions are computed after explicit denies and permissions "
             "boundaries, so an admin policy that is capped or cancelled is not reported; one granted "
             "through NotAction (allow everything except a few actions) is. 'Equivalent' means at least "
-            "90% of all catalog actions including every IAM permissions-management action: such an "
-            "identity can grant itself the rest."
+            "90% of all catalog actions including every IAM permissions-management action, or (GCP) the "
+            "basic Editor role or the right to change a project's, folder's or organization's IAM policy: such "
+            "an identity can grant itself the rest. Administrator roles of single services (GCP *Admin roles, "
+            "CIS GCP 1.5) are reported as service-level admin with high instead of critical severity."
         ),
         remediation=(
             "Replace the admin grant with a policy limited to the services and actions this identity "
@@ -40,10 +42,18 @@ class AdminEquivalent(Rule):
                 continue
             verdict = access.admin
             policies = ", ".join(verdict.policies)
-            description = f"{describe(identity)} is admin-equivalent: it {verdict.reason}, granted by {policies}."
-            severity, confidence = self.meta.severity, Confidence.HIGH
+            if verdict.account_wide:
+                description = f"{describe(identity)} is admin-equivalent: it {verdict.reason}, granted by {policies}."
+                severity = self.meta.severity
+            else:
+                description = (
+                    f"{describe(identity)} has service-level administrator rights: it {verdict.reason}, "
+                    f"granted by {policies}."
+                )
+                severity = Severity.HIGH
+            confidence = Confidence.HIGH
             if verdict.conditional:
-                severity, confidence = Severity.HIGH, Confidence.MEDIUM
+                severity, confidence = severity.lowered(), Confidence.MEDIUM
                 description += (
                     " The grant is narrower than unconditional: only under " + "; ".join(verdict.conditions) + "."
                 )

@@ -181,9 +181,8 @@ class ExcessPrivilege(Rule):
                 continue  # grace period: too young to have left anything unused for the whole window
             if self._wholly_unused(ctx, identity):
                 continue  # identity-unused reports it: remove the identity, not some of its permissions
-            result = measure(
-                access, service_records, ctx.usage(identity.id, "action"), cutoff=cutoff, created=identity.created
-            )
+            actions = ctx.usage(identity.id, "action") + ctx.usage(identity.id, "permission")
+            result = measure(access, service_records, actions, cutoff=cutoff, created=identity.created)
             if result.unused == 0 or result.index < ctx.settings.excess_privilege_min_index:
                 continue
             yield self._finding(ctx, identity, access, result, days)
@@ -216,7 +215,7 @@ class ExcessPrivilege(Rule):
 
         granted_services = len(result.services)
         parts = []
-        if unused_services and len(unused_services) > len(used_services):
+        if unused_services and used_services and len(unused_services) > len(used_services):
             # mostly unused: naming what it does use is shorter and more useful
             parts.append(
                 f"it used only {len(used_services)} of its {granted_services} granted services in the last {days} "
@@ -246,7 +245,9 @@ class ExcessPrivilege(Rule):
             description += f" Not judged (invisible to the evidence): {', '.join(unobservable)}."
         spans = {
             (r.source, r.window_start, r.window_end)
-            for r in ctx.usage(identity.id, "service") + ctx.usage(identity.id, "action")
+            for r in ctx.usage(identity.id, "service")
+            + ctx.usage(identity.id, "action")
+            + ctx.usage(identity.id, "permission")
         }
         windows = sorted(
             {(source, iso(start), iso(end)) for source, start, end in spans}, key=lambda w: (w[0], w[1] or "")

@@ -231,3 +231,10 @@ def test_the_rule_is_provider_neutral() -> None:
     assert finding.evidence["excess_privilege_index"] == 67
     assert finding.evidence["unused_services"][0]["service"] == "compute"
     assert finding.evidence["sources"] == ["gcp.activity"]
+
+
+def test_service_of_reads_each_providers_permission_syntax() -> None:
+    access = SetAccess(provider="x", identity_id="x")
+    assert access.service_of("s3:GetObject") == "s3"
+    assert access.service_of("Microsoft.Storage/storageAccounts/read") == "microsoft.storage"
+    assert access.service_of("storage.objects.get") == "storage"

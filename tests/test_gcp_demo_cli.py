@@ -51,7 +51,7 @@ def test_demo_exercises_every_gcp_rule_and_the_cross_cloud_rules_on_gcp(demo):
 def test_demo_keeps_the_aws_findings(demo):
     _, doc = demo
     aws = [f for f in doc.findings if f.provider == "aws"]
-    assert len(aws) == 34  # 22 from the core demo, 12 from the trust cases (docs/trust.md)
+    assert len(aws) == 41  # 22 core, + 6 excess-privilege (Access Advisor), + 13 from the trust cases (docs/trust.md)
     assert {f.identity_name for f in aws if f.rule_id == "admin-equivalent"} == {
         "ci-deploy-admin",
         "legacy-etl",

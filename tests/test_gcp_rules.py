@@ -56,6 +56,8 @@ EXPECTED = {
     "gcp-default-sa-editor": {"410000000001-compute"},
     "gcp-project-level-impersonation": {"eve@acme-corp.com", "mallory@freelance.example"},
     "gcp-role-recommendation": {"staging-app"},
+    # the cross-cloud rule, fed by the policy insights' service-level usage
+    "excess-privilege": {"staging-app"},
     # trust (docs/trust.md): the staging project's accounts reach production; the GitHub provider has no condition
     "environment-crossing": {"ci-bot", "staging-app", "payments-batch"},
     "gcp-cross-boundary-impersonation": {"ci-bot", "payments-batch"},

@@ -50,7 +50,7 @@ def test_near_misses_stay_clean(demo: FindingsDocument) -> None:
     for name in ("vendor-monitoring", "org-audit-reader", "config-recorder", "report-runner", "analytics-reader"):
         assert name not in flagged
     ci_admin = {f.rule_id for f in demo.findings if f.identity_name == "ci-deploy-admin"}
-    assert ci_admin == {"admin-equivalent"}
+    assert not {r for r in ci_admin if r.startswith("aws-")}  # its GitHub trust is pinned to a repo and branch
 
 
 def test_earlier_demo_findings_still_fire(demo: FindingsDocument) -> None:

@@ -77,6 +77,8 @@ class AnalysisContext:
     as_of: datetime
     access: dict[str, EffectiveAccess]
     warnings: list[str] = field(default_factory=list)
+    rules_run: frozenset[str] | None = None
+    """Ids of the rules this analysis runs (None = unknown), for rules that defer to another rule."""
     memo: dict[str, Any] = field(default_factory=dict, repr=False)
     """Derived structures several rules share (the trust graph, environments), built once per analysis."""
 

@@ -118,10 +118,12 @@ class EnvironmentCrossing(Rule):
             place = _trusted_from(ctx, resolver, identity, trust)
             if place is not None:
                 places.append(place)
+        reached: set[bool | None] = set()  # one example per kind of environment is enough evidence
         for edge in graph(ctx).out(identity.id):
             target = ctx.identity(edge.target)
             env = resolver.of_identity(target) if target is not None else None
-            if target is not None and env is not None:
+            if target is not None and env is not None and env.production not in reached:
+                reached.add(env.production)
                 places.append(Place("can become", describe(target), env))
         return places
 

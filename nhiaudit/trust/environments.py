@@ -127,6 +127,7 @@ class EnvironmentResolver:
                     (identity.provider, identity.scope), {str(k): str(v) for k, v in labels.items()}
                 )
         self._scope_cache: dict[tuple[str, str], Environment | None] = {}
+        self._identity_cache: dict[str, Environment | None] = {}
 
     @property
     def configured(self) -> bool:
@@ -183,6 +184,13 @@ class EnvironmentResolver:
 
     def of_identity(self, identity: Identity) -> Environment | None:
         """The identity's own environment: config, its tags, its scope, then its name."""
+        if identity.id in self._identity_cache:
+            return self._identity_cache[identity.id]
+        found = self._resolve_identity(identity)
+        self._identity_cache[identity.id] = found
+        return found
+
+    def _resolve_identity(self, identity: Identity) -> Environment | None:
         found = self._config(identity.id, identity.name)
         if found is None:
             found = self._tags(identity.tags, "identity")

@@ -136,6 +136,12 @@ class Identity(_Record):
     provider_owned: bool = Field(False, description="Managed by the cloud provider (service-linked role, ...).")
     human_signin: bool | None = Field(None, description="A human can sign in with it; None when unknown.")
     owners: list[str] = []
+    owners_known: bool = Field(
+        False,
+        description="True when the provider records owners for this identity and the collector read them: an "
+        "empty owners list then means 'no owner'. False where the provider has no owner concept (AWS roles, "
+        "GCP service accounts, managed identities) or the owners could not be read.",
+    )
     tags: dict[str, str] = {}
     path: str | None = None
     description: str | None = None
@@ -176,6 +182,11 @@ class Credential(_Record):
     status: Literal["active", "inactive", "expired"] = "active"
     created: UtcDatetime | None = None
     expires: UtcDatetime | None = None
+    expires_known: bool = Field(
+        False,
+        description="True when the provider records an expiry for this kind of credential: expires=None then "
+        "means it never expires. False where expiry does not apply (AWS access keys) or is unknown.",
+    )
     last_used: UtcDatetime | None = None
     last_used_service: str | None = None
     usage_known: bool = Field(False, description="True when last_used is evidence (None then means never used).")

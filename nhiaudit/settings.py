@@ -22,6 +22,8 @@ class Settings:
     """An identity with no recorded activity for this long is unused."""
     new_credential_grace_days: int = 7
     """A credential younger than this is not yet 'never used'."""
+    credential_max_lifetime_days: int = 365
+    """A user-managed credential valid for longer than this (creation to expiry) is long-lived."""
     include_provider_owned: bool = False
     """Also run rules on provider-owned identities (service-linked roles, service agents)."""
     disabled_rules: list[str] = field(default_factory=list)

@@ -1,7 +1,9 @@
 """Privilege-escalation paths as permission combinations, per provider (package data).
 
-AWS: DataDog/pathfinding.cloud (Apache-2.0, see data/aws/privesc-paths.NOTICE). Each path
-says which permissions, held together, let a principal gain more privilege than it has.
+AWS: DataDog/pathfinding.cloud (Apache-2.0, see data/aws/privesc-paths.NOTICE). Azure: our own
+curated list (data/azure/privesc-paths.json). Each path says which permissions, held together,
+let a principal gain more privilege than it has. A path may carry its own ``reference`` URL;
+otherwise the provider's URL template is used.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ CATEGORY_RANK = {"self-escalation": 0, "principal-access": 1, "new-passrole": 2,
 
 PATH_SOURCES = {
     "aws": ("data/aws/privesc-paths.json", "https://pathfinding.cloud/paths/{id}"),
+    "azure": ("data/azure/privesc-paths.json", "https://github.com/nhiaudit/nhiaudit/blob/main/docs/azure.md#{id}"),
 }
 """provider -> (package data file, reference URL template)."""
 
@@ -52,7 +55,7 @@ def load_paths(provider: str) -> tuple[PrivescPath, ...]:
             provider=provider,
             category=p.get("category", "unknown"),
             required=tuple(p["required"]),
-            reference=url.format(id=p["id"]),
+            reference=p.get("reference") or url.format(id=p["id"]),
         )
         for p in data["paths"]
     )

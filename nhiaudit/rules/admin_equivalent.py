@@ -18,9 +18,13 @@ class AdminEquivalent(Rule):
             "compromise of the workload that runs as it, into a compromise of the whole account, project "
             "or tenant. Effective permissions are computed after explicit denies and permissions "
             "boundaries, so an admin policy that is capped or cancelled is not reported; one granted "
-            "through NotAction (allow everything except a few actions) is. 'Equivalent' means at least "
-            "90% of all catalog actions including every IAM permissions-management action: such an "
-            "identity can grant itself the rest."
+            "through NotAction (allow everything except a few actions) is. On AWS 'equivalent' means at "
+            "least 90% of all catalog actions including every IAM permissions-management action: such an "
+            "identity can grant itself the rest. On Azure it means a role that can write role assignments "
+            "(Owner, User Access Administrator, ...) at subscription, management-group or root scope, a "
+            "tier-0 Microsoft Graph application permission (RoleManagement.ReadWrite.Directory, "
+            "AppRoleAssignment.ReadWrite.All, Application.ReadWrite.All, ...) or a tier-0 Entra role: each "
+            "has a known path to Owner or Global Administrator."
         ),
         remediation=(
             "Replace the admin grant with a policy limited to the services and actions this identity "
@@ -40,7 +44,10 @@ class AdminEquivalent(Rule):
                 continue
             verdict = access.admin
             policies = ", ".join(verdict.policies)
-            description = f"{describe(identity)} is admin-equivalent: it {verdict.reason}, granted by {policies}."
+            where = f" (admin at {', '.join(verdict.scopes)})" if verdict.scopes else ""
+            description = (
+                f"{describe(identity)} is admin-equivalent{where}: it {verdict.reason}, granted by {policies}."
+            )
             severity, confidence = self.meta.severity, Confidence.HIGH
             if verdict.conditional:
                 severity, confidence = Severity.HIGH, Confidence.MEDIUM
@@ -59,6 +66,7 @@ class AdminEquivalent(Rule):
                     "policies": list(verdict.policies),
                     "conditional": verdict.conditional,
                     "conditions": list(verdict.conditions),
+                    "scopes": list(verdict.scopes),
                     "allowed_permissions": access.permission_count(),
                     "catalog_permissions": access.catalog_size(),
                     "notes": access.notes,

@@ -183,6 +183,8 @@ class AzureConverter:
         raw = obj.get("owners")
         if raw is None:
             raw = self.data.owners.get(str(obj.get("id", "")).lower())
+        if raw is None and source == "application":
+            raw = self.data.owners.get(str(obj.get("appId", "")).lower())
         if raw is None:
             return None
         details = []

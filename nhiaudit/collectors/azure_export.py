@@ -223,10 +223,14 @@ def _context_kind(context: str) -> tuple[str | None, str | None]:
     if not match:
         return None, None
     entity, parent, rest = match.group("entity"), match.group("parent"), match.group("rest")
-    if entity == "applications" and parent and "federatedIdentityCredentials" in rest:
+    # '#servicePrincipals('<id>')/appRoleAssignments' navigates; '#applications(owners())' only expands
+    navigation = rest.split("(", 1)[0].strip("/") if rest.startswith("/") else ""
+    if entity == "applications" and parent and navigation == "federatedIdentityCredentials":
         return "federated", parent
-    if entity == "servicePrincipals" and parent and "appRoleAssignments" in rest:
+    if entity == "servicePrincipals" and parent and navigation in ("appRoleAssignments", "appRoleAssignedTo"):
         return "app_role_assignments", parent
+    if navigation:
+        return None, parent  # a navigation we do not know: classify by content
     return CONTEXT_KINDS.get(entity), parent
 
 

@@ -20,6 +20,7 @@ from nhiaudit.model import Inventory
 
 LOADERS: dict[str, str] = {
     "aws-export": "nhiaudit.demo:_load_aws_export",
+    "azure-export": "nhiaudit.demo:_load_azure_export",
 }
 """source type -> 'module:function(source, root, snapshot) -> Inventory'."""
 
@@ -33,6 +34,14 @@ def _load_aws_export(source: dict[str, Any], root: Path, snapshot: datetime) -> 
         root / report if report else None,
         snapshot_time=snapshot,
         method="demo",
+    ).collect()
+
+
+def _load_azure_export(source: dict[str, Any], root: Path, snapshot: datetime) -> Inventory:
+    from nhiaudit.collectors.azure_export import AzureExportCollector
+
+    return AzureExportCollector(
+        root / source["directory"], tenant=source.get("tenant"), snapshot_time=snapshot, method="demo"
     ).collect()
 
 

@@ -46,7 +46,7 @@ class OrphanedIdentity(Rule):
             if admin:
                 holds.append("admin-equivalent access")
             elif permissions:
-                holds.append(f"{permissions:,} permissions")
+                holds.append(f"{permissions:,} permission{'s' if permissions > 1 else ''}")
             if trusts:
                 holds.append(f"{len(trusts)} trust relationship{'s' if len(trusts) > 1 else ''}")
             if admin:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from nhiaudit.catalogs.azure import RoleDefinition, load_azure_catalog
+from nhiaudit.catalogs.azure import GRAPH, RoleDefinition, load_azure_catalog
 from nhiaudit.model import Finding, Severity
 from nhiaudit.policy.azure import AzureAccess
 from nhiaudit.rules.base import AnalysisContext, Rule, RuleMeta, describe
@@ -47,29 +47,29 @@ class ThirdPartyPrivilegedApp(Rule):
                 continue
             catalog = catalog or load_azure_catalog()
             reasons: list[dict[str, str]] = []
+            covered: set[str] = set()
             tier0 = False
             if access.admin is not None:
                 reasons.append({"grant": ", ".join(access.admin.policies), "why": f"it {access.admin.reason}"})
+                covered.update(access.admin.policies)
             for name in access.held("graph"):
-                privilege = catalog.graph_privilege(name.removeprefix("graph:"))
-                if privilege is not None:
-                    tier0 |= privilege[0] == "tier0"
-                    reasons.append({"grant": f"Microsoft Graph {name.removeprefix('graph:')}", "why": privilege[1]})
+                privilege = catalog.graph_privilege(name.removeprefix(GRAPH))
+                grant = access.allows(name)
+                if privilege is None or grant is None:
+                    continue
+                tier0 |= privilege[0] == "tier0"
+                if not covered.intersection(grant.policies):
+                    reasons.append({"grant": grant.policies[0], "why": privilege[1]})
             for name in access.held("delegated"):
                 _, api, value = name.split(":", 2)
                 grant = access.allows(name)
                 if api != "graph" or grant is None or not grant.unrestricted_resource:
-                    continue
+                    continue  # consented by one user only: limited to what that user can do
                 privilege = catalog.graph_privilege(value)
-                if privilege is not None:
-                    reasons.append(
-                        {
-                            "grant": f"Microsoft Graph {value} (delegated, all users)",
-                            "why": f"on behalf of any user, {privilege[1]}",
-                        }
-                    )
+                if privilege is not None and (privilege[0] == "tier0" or value in catalog.high_privilege_graph):
+                    reasons.append({"grant": grant.policies[0], "why": f"on behalf of any user, {privilege[1]}"})
             for a in access.assignments:
-                if a.role is not None and a.broad and _writes(a.role.role):
+                if a.role is not None and a.broad and a.label not in covered and _writes(a.role.role):
                     reasons.append({"grant": a.label, "why": "it can change resources across that scope"})
             if not reasons:
                 continue

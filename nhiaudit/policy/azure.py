@@ -160,6 +160,16 @@ class AzureAccess(EffectiveAccess):
     rbac_mask: int = 0
     other: dict[str, str] = field(default_factory=dict)
     """Lowercase -> display name of non-RBAC permissions held (graph, app, delegated, entra)."""
+    can_sign_in: bool = True
+    """False for an app registration without a service principal in the tenant."""
+
+    @property
+    def empty(self) -> bool:
+        """Known to hold nothing. A service principal with no visible grant is not: resources can grant
+        access outside Azure RBAC, Entra roles and app permissions (Key Vault access policies, storage
+        account keys, SharePoint and Exchange permissions, other tenants). Only an app registration
+        without a service principal here certainly has no access to this tenant."""
+        return not self.can_sign_in and super().empty
 
     def allows(self, permission: str) -> PermissionGrant | None:
         policies: list[str] = []
@@ -299,7 +309,12 @@ class AzurePolicyEngine(PolicyEngine):
     # evaluation -----------------------------------------------------------------------------
 
     def evaluate(self, identity: Identity, grants: list[Grant]) -> AzureAccess:
-        access = AzureAccess(provider="azure", identity_id=identity.id, catalog=self.catalog)
+        access = AzureAccess(
+            provider="azure",
+            identity_id=identity.id,
+            catalog=self.catalog,
+            can_sign_in=identity.kind != "azure.application",
+        )
         for grant in grants:
             assignment = self._assignment(grant, access)
             if assignment is None:

@@ -18,7 +18,7 @@ import json
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
@@ -426,7 +426,8 @@ def _check_header(data: Any, expected_kind: str, source: str) -> None:
         )
 
 
-def _load_json_file(path: Path) -> Any:
+def load_json_file(path: Path) -> Any:
+    """Read a JSON file, turning every failure into a one-line InputError naming the file."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -444,6 +445,9 @@ def _load_json_file(path: Path) -> Any:
         ) from None
 
 
+_Doc = TypeVar("_Doc", bound=BaseModel)
+
+
 def _validation_message(exc: ValidationError) -> str:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first["loc"])
@@ -451,31 +455,21 @@ def _validation_message(exc: ValidationError) -> str:
     return f"invalid field {where}: {first['msg']}{more}"
 
 
+def _load_document(path: Path, cls: type[_Doc], kind: str) -> _Doc:
+    data = load_json_file(path)
+    _check_header(data, kind, str(path))
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(_validation_message(exc), source=path) from None
+
+
 def load_inventory(path: Path) -> Inventory:
     from nhiaudit.perf import fewer_gc_pauses
 
     with fewer_gc_pauses():
-        return _load_inventory(path)
-
-
-def _load_inventory(path: Path) -> Inventory:
-    data = _load_json_file(path)
-    _check_header(data, "nhiaudit.inventory", str(path))
-    try:
-        return Inventory.model_validate(data)
-    except ValidationError as exc:
-        raise InputError(_validation_message(exc), source=path) from None
+        return _load_document(path, Inventory, "nhiaudit.inventory")
 
 
 def load_findings(path: Path) -> FindingsDocument:
-    data = _load_json_file(path)
-    _check_header(data, "nhiaudit.findings", str(path))
-    try:
-        return FindingsDocument.model_validate(data)
-    except ValidationError as exc:
-        raise InputError(_validation_message(exc), source=path) from None
-
-
-def load_json_file(path: Path) -> Any:
-    """Read a JSON file, turning every failure into a one-line InputError naming the file."""
-    return _load_json_file(path)
+    return _load_document(path, FindingsDocument, "nhiaudit.findings")

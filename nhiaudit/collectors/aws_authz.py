@@ -118,12 +118,21 @@ class AuthzConverter:
     was taken: it closes the RoleLastUsed tracking window.
     """
 
-    def __init__(self, *, where: str, snapshot: datetime | None = None, org_accounts: set[str] | None = None):
+    def __init__(
+        self,
+        *,
+        where: str,
+        snapshot: datetime | None = None,
+        org_accounts: set[str] | None = None,
+        report_where: str = "credential report",
+    ):
         self.where = where
+        self.report_where = report_where
         self.snapshot = snapshot
         self.org_accounts = org_accounts or set()
         self.out = AuthzRecords()
-        self._managed_docs: dict[str, tuple[str, Any, bool]] = {}
+        self._managed_docs: dict[str, tuple[str, Any, bool, list[Any]]] = {}
+        self.roles_without_last_used = 0
         self._groups: dict[str, Mapping[str, Any]] = {}
 
     # --- policies --------------------------------------------------------------------------
@@ -239,6 +248,8 @@ class AuthzConverter:
             )
             self.out.identities.append(identity)
             self._attachments(arn, role, "RolePolicyList", here)
+            if "RoleLastUsed" not in role and is_nhi and not provider_owned:
+                self.roles_without_last_used += 1
             if "RoleLastUsed" in role:
                 end = self.snapshot
                 start = end - timedelta(days=ROLE_LAST_USED_WINDOW_DAYS) if end else None
@@ -304,7 +315,7 @@ class AuthzConverter:
         if row is None:
             is_nhi, classification = True, "IAM user (no credential report: console access and keys unknown)"
         else:
-            created = created or parse_time(row.get("user_creation_time"), where="credential report")
+            created = created or parse_time(row.get("user_creation_time"), where=f"{self.report_where}: row {name}")
             password = _truthy(row.get("password_enabled"))
             keys = _truthy(row.get("access_key_1_active")) or _truthy(row.get("access_key_2_active"))
             human_signin = password
@@ -335,7 +346,7 @@ class AuthzConverter:
         )
 
     def _user_credentials(self, identity: Identity, row: dict[str, str]) -> None:
-        where = f"credential report row {row.get('user')}"
+        where = f"{self.report_where}: row {row.get('user')}"
         latest: datetime | None = None
         usage_known = False
         if _truthy(row.get("password_enabled")):

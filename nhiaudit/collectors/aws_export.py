@@ -127,7 +127,11 @@ class AwsExportCollector(Collector):
         report = read_credential_report(self.credential_report) if self.credential_report else None
         where = ", ".join(p.name for p in self.authorization_files)
         snapshot = self.snapshot_time or utcnow()
-        converter = AuthzConverter(where=where, snapshot=snapshot)
+        converter = AuthzConverter(
+            where=where,
+            snapshot=snapshot,
+            report_where=self.credential_report.name if self.credential_report else "credential report",
+        )
         try:
             converter.add_policies(details["Policies"])
             converter.add_groups(details["GroupDetailList"])
@@ -164,6 +168,20 @@ class AwsExportCollector(Collector):
                         "granted-versus-used analysis needs a live scan"
                     ),
                     affects=[],
+                )
+            )
+        if converter.roles_without_last_used:
+            coverage.append(
+                CoverageGap(
+                    provider="aws",
+                    scope=accounts[0] if len(accounts) == 1 else "*",
+                    source="role_last_used",
+                    status="not_supplied",
+                    detail=(
+                        f"{converter.roles_without_last_used} roles have no RoleLastUsed in the export (older AWS CLI "
+                        "versions omit it), so their activity is unknown and they are not judged unused"
+                    ),
+                    affects=["identity-unused"],
                 )
             )
         missing = sorted({g.policy_id for g in out.grants if g.policy_id not in out.policies})

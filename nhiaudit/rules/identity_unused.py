@@ -72,6 +72,12 @@ class IdentityUnused(Rule):
                 continue
             access = ctx.access.get(identity.id)
             severity = Severity.HIGH if access is not None and access.admin is not None else self.meta.severity
+            secrets = ctx.active_programmatic(identity.id)
+            if secrets:
+                since_text += (
+                    f", yet it still holds {len(secrets)} active credential{'s' if len(secrets) > 1 else ''} "
+                    f"({', '.join(c.name or c.id for c in secrets)})"
+                )
             yield self.finding(
                 ctx,
                 identity,
@@ -88,5 +94,6 @@ class IdentityUnused(Rule):
                         {"source": r.source, "start": iso(r.window_start), "end": iso(r.window_end)} for r in records
                     ],
                     "admin_equivalent": access is not None and access.admin is not None,
+                    "active_credentials": [c.id for c in secrets],
                 },
             )

@@ -101,7 +101,9 @@ class FakeAzure:
             if graph:
                 page["@odata.nextLink"] = f"{self.url}{request.path}?$skiptoken={token}"
             else:
-                page["nextLink"] = f"{self.url}{request.path}?api-version={args.get('api-version', '')}&$skiptoken={token}"
+                page["nextLink"] = (
+                    f"{self.url}{request.path}?api-version={args.get('api-version', '')}&$skiptoken={token}"
+                )
         return page
 
     @staticmethod

@@ -589,9 +589,19 @@ class _Graph:
         from msgraph.generated.applications.applications_request_builder import ApplicationsRequestBuilder
 
         select = [
-            "id", "appId", "displayName", "createdDateTime", "signInAudience", "publisherDomain", "description",
-            "notes", "tags", "passwordCredentials", "keyCredentials", "verifiedPublisher",
-        ]  # fmt: skip
+            "id",
+            "appId",
+            "displayName",
+            "createdDateTime",
+            "signInAudience",
+            "publisherDomain",
+            "description",
+            "notes",
+            "tags",
+            "passwordCredentials",
+            "keyCredentials",
+            "verifiedPublisher",
+        ]
         items = await self.optional(
             "applications",
             ["credential-not-rotated", "credential-long-lived", "client-secret-authentication", *USAGE_RULES],
@@ -612,9 +622,11 @@ class _Graph:
             by_id = root.by_application_id if kind == "applications" else root.by_service_principal_id
             builder = by_id(item["id"]).owners
             owners = await self.optional(
-                "owners", ["orphaned-identity"], f"owners of {item.get('displayName')}",
+                "owners",
+                ["orphaned-identity"],
+                f"owners of {item.get('displayName')}",
                 self.bounded(self.pages(f"graph GET /{kind}/{{id}}/owners", builder.get, builder)),
-            )  # fmt: skip
+            )
             if owners is not None:
                 item["owners"] = owners
             else:

@@ -37,6 +37,7 @@ from nhiaudit.errors import InputError
 from nhiaudit.model import CoverageGap, Inventory, Source, load_json_file, utcnow
 
 PARENT_FOLDERS = {"owners": "owners", "group-members": "group_members", "federated-credentials": "federated"}
+_PAGE_SUFFIX = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-\d+$")
 _CONTEXT = re.compile(r"\$metadata#(?P<entity>[A-Za-z/]+)(?:\('(?P<parent>[^']+)'\))?(?P<rest>[^?]*)")
 
 KINDS = (
@@ -118,10 +119,14 @@ class ExportFiles:
 
 
 def _parent_of(path: Path, root: Path) -> tuple[str, str] | None:
-    """('owners' | 'group_members' | 'federated', parent id) for files in a parent folder."""
+    """('owners' | 'group_members' | 'federated', parent id) for files in a parent folder.
+
+    The file is named after the parent: ``<id>.json``, or ``<id>-<page>.json`` for page files."""
     rel = path.relative_to(root).parts
     if len(rel) >= 2 and rel[-2] in PARENT_FOLDERS:
-        return PARENT_FOLDERS[rel[-2]], path.stem.lower()
+        stem = path.stem.lower()
+        match = _PAGE_SUFFIX.match(stem)
+        return PARENT_FOLDERS[rel[-2]], match.group(1) if match else stem
     return None
 
 

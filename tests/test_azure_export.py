@@ -269,3 +269,40 @@ def test_offline_azure_analysis_imports_no_sdk(tmp_path):
 
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.stdout.strip() == "[]", proc.stderr
+
+
+def test_parent_folder_page_files_and_az_owner_lists(tmp_path):
+    folder = tmp_path / "export"
+    shutil.copytree(EXPORT, folder)
+    (members_file,) = (folder / "group-members").glob("*.json")
+    members = json.loads(members_file.read_text())
+    group = members_file.stem
+    members_file.unlink()
+    context = "https://graph.microsoft.com/v1.0/$metadata#servicePrincipals"
+    write_json(
+        folder / "group-members" / f"{group}-1.json",
+        {
+            "@odata.context": context,
+            "value": [],
+            "@odata.nextLink": f"https://graph.microsoft.com/v1.0/groups/{group}/transitiveMembers?$skiptoken=1",
+        },
+    )
+    write_json(folder / "group-members" / f"{group}-2.json", {"@odata.context": context, "value": members})
+    # `az ad app owner list` prints no userType / accountEnabled: a guest is still known by #EXT#
+    etl = next(a for a in json.loads((folder / "applications.json").read_text()) if a["displayName"] == "etl-runner")
+    write_json(
+        folder / "owners" / f"{etl['id']}.json",
+        [
+            {
+                "@odata.type": "#microsoft.graph.user",
+                "id": "0d9c8b7a-6f5e-4d3c-9b2a-1f0e9d8c7b6a",
+                "displayName": "Pat",
+                "userPrincipalName": "pat_partner.example#EXT#@fabrikamlabs.example",
+            }
+        ],
+    )
+    inv = collect(folder)
+    runner = by_name(inv, "lab-runner")
+    assert any(g.identity_id == runner.id and g.via for g in inv.grants)
+    (detail,) = [d for d in by_name(inv, "etl-runner").attributes["owner_details"] if d["source"] == "application"]
+    assert detail["guest"] is True and detail["enabled"] is None

@@ -22,7 +22,7 @@ from werkzeug import Request, Response
 from tests.conftest import FIXTURES
 
 LIVE = FIXTURES / "azure" / "live"
-EMPTY_COLLECTIONS = re.compile(r"/(appRoleAssignments|federatedIdentityCredentials|owners)$")
+EMPTY_COLLECTIONS = re.compile(r"/(appRoleAssignments|appRoleAssignedTo|federatedIdentityCredentials|owners)$")
 GRAPH_PREFIXES = ("/v1.0/", "/beta/")
 
 
@@ -47,10 +47,12 @@ class Fault:
 
 
 class FakeAzure:
-    def __init__(self, httpserver: Any, root: Path = LIVE, page_size: int = 2) -> None:
+    def __init__(self, httpserver: Any, root: Path = LIVE, page_size: int = 2, latency: float = 0.0) -> None:
         self.server = httpserver
         self.root = root
         self.page_size = page_size
+        self.latency = latency
+        """Seconds each answer takes (the benchmark simulates Graph's round-trip time)."""
         self.requests: list[tuple[str, str]] = []
         self.authorized: list[bool] = []
         self.faults: dict[str, list[Fault]] = {}
@@ -68,6 +70,8 @@ class FakeAzure:
     # --------------------------------------------------------------------------------------
 
     def handle(self, request: Request) -> Response:
+        if self.latency:
+            time.sleep(self.latency)
         path = request.path
         with self.lock:
             self.requests.append((request.method, path))

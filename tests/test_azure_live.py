@@ -26,7 +26,7 @@ READ_ONLY = [
         r"^/v1\.0/organization$",
         r"^/v1\.0/(applications|servicePrincipals)$",
         r"^/v1\.0/applications/[0-9a-f-]{36}/(federatedIdentityCredentials|owners)$",
-        r"^/v1\.0/servicePrincipals/[0-9a-f-]{36}/(appRoleAssignments|owners)$",
+        r"^/v1\.0/servicePrincipals/[0-9a-f-]{36}/(appRoleAssignedTo|owners)$",
         r"^/v1\.0/oauth2PermissionGrants$",
         r"^/v1\.0/roleManagement/directory/(roleAssignments|roleDefinitions)$",
         r"^/v1\.0/groups/[0-9a-f-]{36}(/transitiveMembers/graph\.servicePrincipal)?$",

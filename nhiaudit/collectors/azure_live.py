@@ -24,7 +24,7 @@ import asyncio
 import json
 import threading
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -438,7 +438,14 @@ class AzureLiveCollector(Collector):
 
 
 class _Graph:
-    """The Graph half of the collection (one asyncio loop)."""
+    """The Graph half of the collection (one asyncio loop).
+
+    Requests are built by the SDK's request builders (URL templates, OData query options) and
+    sent through its request adapter (authentication, retries, redirects, telemetry), and the
+    JSON is read as such: msgraph-sdk's typed models cost about 15 ms per directory object to
+    deserialize (each ``Entity`` re-imports hundreds of model classes), which would make a
+    20,000-object tenant take minutes of CPU for no gain here.
+    """
 
     def __init__(self, owner: AzureLiveCollector, credential: Any) -> None:
         from kiota_authentication_azure.azure_identity_authentication_provider import (
@@ -462,29 +469,55 @@ class _Graph:
     async def close(self) -> None:
         await self.http.aclose()
 
-    # helpers ------------------------------------------------------------------------------
+    # requests -----------------------------------------------------------------------------
 
     @staticmethod
-    def to_json(obj: Any) -> dict[str, Any]:
-        from kiota_serialization_json.json_serialization_writer import JsonSerializationWriter
+    def request(builder: Any, **query: Any) -> Any:
+        """The SDK's GET request for ``builder``, with OData options (select=, expand=, top=...)."""
+        config = None
+        if query:
+            from kiota_abstractions.base_request_configuration import RequestConfiguration
 
-        writer = JsonSerializationWriter()
-        writer.write_object_value(None, obj)
-        return json.loads(writer.get_serialized_content())
+            params = next(v for k, v in vars(type(builder)).items() if k.endswith("GetQueryParameters"))
+            config = RequestConfiguration(query_parameters=params(**query))
+        return builder.to_get_request_information(config)
 
-    async def pages(self, call: str, first: Callable[[], Awaitable[Any]], builder: Any) -> list[dict[str, Any]]:
-        """Every object of a paged Graph collection (following @odata.nextLink)."""
-        page = await first()
+    @staticmethod
+    def follow(url: str) -> Any:
+        """A GET of an absolute URL (an @odata.nextLink, or a beta report)."""
+        from kiota_abstractions.method import Method
+        from kiota_abstractions.request_information import RequestInformation
+
+        info = RequestInformation()
+        info.http_method = Method.GET
+        info.url = url
+        info.headers.try_add("Accept", "application/json")
+        return info
+
+    async def send(self, call: str, info: Any) -> dict[str, Any]:
+        from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+
+        raw = await self.adapter.send_primitive_async(info, "bytes", {"XXX": ODataError})
         self.owner._count(call)
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            raise CollectionError(f"Microsoft Graph {call}: the response is not JSON") from None
+        if not isinstance(body, dict):
+            raise CollectionError(f"Microsoft Graph {call}: the response is not a JSON object")
+        return body
+
+    async def pages(self, call: str, first: Any) -> list[dict[str, Any]]:
+        """Every object of a paged collection, following @odata.nextLink."""
         items: list[dict[str, Any]] = []
-        while page is not None:
-            items.extend(self.to_json(v) for v in page.value or [])
-            link = page.odata_next_link
+        info = first
+        while True:
+            body = await self.send(call, info)
+            items.extend(v for v in body.get("value") or [] if isinstance(v, dict))
+            link = body.get("@odata.nextLink")
             if not link:
-                break
-            page = await builder.with_url(link).get()
-            self.owner._count(call)
-        return items
+                return items
+            info = self.follow(link)
 
     async def optional(self, source: str, affects: list[str], what: str, coro: Awaitable[Any]) -> Any:
         """Run a Graph call whose failure is a coverage gap, not the end of the scan."""
@@ -501,20 +534,11 @@ class _Graph:
         async with self.semaphore:
             return await coro
 
-    def config(self, builder_cls: Any, **query: Any) -> Any:
-        from kiota_abstractions.base_request_configuration import RequestConfiguration
-
-        params_cls = next(v for k, v in vars(builder_cls).items() if k.endswith("GetQueryParameters"))
-        return RequestConfiguration(query_parameters=params_cls(**query))
-
     # collection ---------------------------------------------------------------------------
 
     async def tenant_id(self) -> str:
-        from msgraph.generated.organization.organization_request_builder import OrganizationRequestBuilder
-
         try:
-            page = await self.client.organization.get(self.config(OrganizationRequestBuilder, select=["id"]))
-            self.owner._count("graph GET /organization")
+            body = await self.send("graph GET /organization", self.request(self.client.organization, select=["id"]))
         except Exception as exc:
             if not hasattr(exc, "response_status_code"):
                 raise
@@ -522,10 +546,10 @@ class _Graph:
             raise CollectionError(
                 f"cannot tell the tenant: GET /organization failed ({code}: {message}); pass --tenant TENANT_ID"
             ) from None
-        orgs = [o for o in (page.value if page else []) or [] if o.id]
+        orgs = [o for o in body.get("value") or [] if isinstance(o, dict) and is_guid(o.get("id"))]
         if len(orgs) != 1:
             raise CollectionError("cannot tell the tenant from GET /organization; pass --tenant TENANT_ID")
-        return str(orgs[0].id).lower()
+        return str(orgs[0]["id"]).lower()
 
     async def collect(self, data: AzureData) -> None:
         progress = self.owner.progress
@@ -536,23 +560,13 @@ class _Graph:
             "graph",
             f"Entra: {len(data.applications)} applications, {len(data.service_principals)} service principals",
         )
-        await asyncio.gather(
-            self.per_object(data),
-            self.tenant_wide(data),
-            self.sign_in(data),
-        )
+        await asyncio.gather(self.per_object(data), self.tenant_wide(data), self.sign_in(data))
 
-    async def listing(
-        self, kind: str, builder: Any, builder_cls: Any, select: list[str] | None
-    ) -> list[dict[str, Any]]:
+    async def listing(self, kind: str, builder: Any, select: list[str] | None) -> list[dict[str, Any]]:
         """Applications or service principals with owners expanded (falls back to no expansion)."""
         expand = [f"owners($select={OWNER_FIELDS})"]
         try:
-            return await self.pages(
-                f"graph GET /{kind}",
-                lambda: builder.get(self.config(builder_cls, select=select, expand=expand, top=100)),
-                builder,
-            )
+            return await self.pages(f"graph GET /{kind}", self.request(builder, select=select, expand=expand, top=100))
         except Exception as exc:
             code, message = _graph_error(exc)
             if code != 400:
@@ -563,19 +577,11 @@ class _Graph:
                 f"owners could not be expanded on /{kind} ({message}); ownership is unknown",
                 ["orphaned-identity"],
             )
-            return await self.pages(
-                f"graph GET /{kind}", lambda: builder.get(self.config(builder_cls, select=select, top=999)), builder
-            )
+            return await self.pages(f"graph GET /{kind}", self.request(builder, select=select, top=999))
 
     async def service_principals(self) -> list[dict[str, Any]]:
-        from msgraph.generated.service_principals.service_principals_request_builder import (
-            ServicePrincipalsRequestBuilder,
-        )
-
         try:
-            items = await self.listing(
-                "servicePrincipals", self.client.service_principals, ServicePrincipalsRequestBuilder, None
-            )
+            items = await self.listing("servicePrincipals", self.client.service_principals, None)
         except Exception as exc:
             if _is_auth_failure(exc) or not hasattr(exc, "response_status_code"):
                 raise
@@ -586,8 +592,6 @@ class _Graph:
         return items
 
     async def applications(self) -> list[dict[str, Any]]:
-        from msgraph.generated.applications.applications_request_builder import ApplicationsRequestBuilder
-
         select = [
             "id",
             "appId",
@@ -606,7 +610,7 @@ class _Graph:
             "applications",
             ["credential-not-rotated", "credential-long-lived", "client-secret-authentication", *USAGE_RULES],
             "app registrations (GET /applications)",
-            self.listing("applications", self.client.applications, ApplicationsRequestBuilder, select),
+            self.listing("applications", self.client.applications, select),
         )
         if items is None:
             return []
@@ -618,14 +622,16 @@ class _Graph:
         crowded = [i for i in items if len(i.get("owners") or []) >= EXPAND_LIMIT]
 
         async def one(item: dict[str, Any]) -> None:
-            root = self.client.applications if kind == "applications" else self.client.service_principals
-            by_id = root.by_application_id if kind == "applications" else root.by_service_principal_id
-            builder = by_id(item["id"]).owners
+            if kind == "applications":
+                builder = self.client.applications.by_application_id(item["id"]).owners
+            else:
+                builder = self.client.service_principals.by_service_principal_id(item["id"]).owners
+            call = f"graph GET /{kind}/{{id}}/owners"
             owners = await self.optional(
                 "owners",
                 ["orphaned-identity"],
                 f"owners of {item.get('displayName')}",
-                self.bounded(self.pages(f"graph GET /{kind}/{{id}}/owners", builder.get, builder)),
+                self.bounded(self.pages(call, self.request(builder, select=OWNER_FIELDS.split(","), top=999))),
             )
             if owners is not None:
                 item["owners"] = owners
@@ -635,81 +641,87 @@ class _Graph:
         await asyncio.gather(*(one(i) for i in crowded))
 
     async def per_object(self, data: AzureData) -> None:
-        """Federated credentials per application and app role assignments per service principal."""
+        """Federated credentials per application, and app role assignments per resource API.
+
+        App role assignments are read from the resource side (``appRoleAssignedTo`` of every service
+        principal that offers application permissions: Microsoft Graph, Exchange, SharePoint, the
+        tenant's own APIs), which takes a few requests instead of one per service principal; every
+        assignment of an application permission has such a resource.
+        """
         progress = self.owner.progress
-        total = len(data.applications) + len(data.service_principals)
-        progress.start("objects", "Federated credentials and app role assignments", total=total)
-        denied: dict[str, tuple[str, str]] = {}
+        resources = [
+            sp
+            for sp in data.service_principals
+            if any("Application" in (r.get("allowedMemberTypes") or []) for r in sp.get("appRoles") or [])
+        ]
+        total = len(data.applications) + len(resources)
+        progress.start("objects", "Federated credentials and app permissions", total=total)
+        errors: dict[str, tuple[int | None, str]] = {}
+        failed: list[str] = []
+        assignments: list[dict[str, Any]] = []
 
         async def fics(app: dict[str, Any]) -> None:
             builder = self.client.applications.by_application_id(app["id"]).federated_identity_credentials
             try:
                 data.federated_credentials[app["id"].lower()] = await self.bounded(
-                    self.pages("graph GET /applications/{id}/federatedIdentityCredentials", builder.get, builder)
+                    self.pages("graph GET /applications/{id}/federatedIdentityCredentials", self.request(builder))
                 )
             except Exception as exc:
                 if not hasattr(exc, "response_status_code"):
                     raise
-                denied["federated_credentials"] = _graph_error(exc)  # type: ignore[assignment]
+                errors["federated_credentials"] = _graph_error(exc)
             finally:
                 progress.advance("objects")
 
-        assignments: list[dict[str, Any]] = []
-        failed_sps: list[str] = []
-
-        async def app_roles(sp: dict[str, Any]) -> None:
-            builder = self.client.service_principals.by_service_principal_id(sp["id"]).app_role_assignments
+        async def assigned_to(resource: dict[str, Any]) -> None:
+            builder = self.client.service_principals.by_service_principal_id(resource["id"]).app_role_assigned_to
             try:
-                assignments.extend(
-                    await self.bounded(
-                        self.pages("graph GET /servicePrincipals/{id}/appRoleAssignments", builder.get, builder)
-                    )
+                rows = await self.bounded(
+                    self.pages("graph GET /servicePrincipals/{id}/appRoleAssignedTo", self.request(builder, top=999))
                 )
+                assignments.extend(r for r in rows if r.get("principalType") in (None, "ServicePrincipal"))
             except Exception as exc:
                 if not hasattr(exc, "response_status_code"):
                     raise
-                failed_sps.append(sp.get("displayName") or sp["id"])
-                denied["app_role_assignments"] = _graph_error(exc)  # type: ignore[assignment]
+                failed.append(resource.get("displayName") or resource["id"])
+                errors["app_role_assignments"] = _graph_error(exc)
             finally:
                 progress.advance("objects")
 
-        await asyncio.gather(*(fics(a) for a in data.applications), *(app_roles(s) for s in data.service_principals))
-        progress.finish("objects", f"Federated credentials and app role assignments: {total} objects")
+        await asyncio.gather(*(fics(a) for a in data.applications), *(assigned_to(r) for r in resources))
+        progress.finish(
+            "objects",
+            f"Federated credentials of {len(data.applications)} applications, app permissions of {len(resources)} APIs",
+        )
         data.app_role_assignments = assignments
-        if "federated_credentials" in denied:
-            code, message = denied["federated_credentials"]
+        if "federated_credentials" in errors:
+            code, message = errors["federated_credentials"]
             self.owner.gaps.add(
                 "federated_credentials",
-                _status(code),  # type: ignore[arg-type]
+                _status(code),
                 f"federated identity credentials of some applications could not be read ({code}: {message})",
                 ["client-secret-authentication"],
             )
-        if failed_sps:
-            code, message = denied["app_role_assignments"]
+        if failed:
+            code, message = errors["app_role_assignments"]
             self.owner.gaps.add(
                 "app_role_assignments",
-                _status(code),  # type: ignore[arg-type]
-                f"app role assignments of {len(failed_sps)} service principal(s) could not be read ({code}: "
-                f"{message}): {', '.join(failed_sps[:5])}",
+                _status(code),
+                f"the application permissions granted on {len(failed)} API(s) could not be read ({code}: "
+                f"{message}): {', '.join(failed[:5])}",
                 PERMISSION_RULES,
             )
-            if len(failed_sps) == len(data.service_principals):
+            if len(failed) == len(resources):
                 data.app_role_assignments = None
 
     async def tenant_wide(self, data: AzureData) -> None:
-        grants_builder = self.client.oauth2_permission_grants
         data.oauth2_grants = await self.optional(
             "oauth2_permission_grants",
             ["third-party-privileged-app"],
             "delegated permission grants (GET /oauth2PermissionGrants)",
-            self.pages("graph GET /oauth2PermissionGrants", grants_builder.get, grants_builder),
+            self.pages("graph GET /oauth2PermissionGrants", self.request(self.client.oauth2_permission_grants)),
         )
-        from msgraph.generated.role_management.directory.role_assignments.role_assignments_request_builder import (
-            RoleAssignmentsRequestBuilder,
-        )
-
         directory = self.client.role_management.directory
-        assignments = directory.role_assignments
         data.directory_role_assignments = await self.optional(
             "directory_role_assignments",
             PERMISSION_RULES,
@@ -717,8 +729,7 @@ class _Graph:
             "needs RoleManagement.Read.Directory)",
             self.pages(
                 "graph GET /roleManagement/directory/roleAssignments",
-                lambda: assignments.get(self.config(RoleAssignmentsRequestBuilder, expand=["principal($select=id)"])),
-                assignments,
+                self.request(directory.role_assignments, expand=["principal($select=id)"]),
             ),
         )
         if data.directory_role_assignments is not None:
@@ -727,48 +738,33 @@ class _Graph:
                 [],
                 "Entra role definitions (GET /roleManagement/directory/roleDefinitions)",
                 self.pages(
-                    "graph GET /roleManagement/directory/roleDefinitions",
-                    directory.role_definitions.get,
-                    directory.role_definitions,
+                    "graph GET /roleManagement/directory/roleDefinitions", self.request(directory.role_definitions)
                 ),
             )
             data.directory_role_definitions = definitions or []
-
-    async def beta_report(self, name: str) -> list[dict[str, Any]]:
-        """A beta report through the same adapter (auth, retries), following @odata.nextLink."""
-        from kiota_abstractions.method import Method
-        from kiota_abstractions.request_information import RequestInformation
-        from msgraph.generated.models.o_data_errors.o_data_error import ODataError
-
-        url: str | None = f"{self.owner.graph_url}/beta/reports/{name}"
-        rows: list[dict[str, Any]] = []
-        while url:
-            info = RequestInformation()
-            info.http_method = Method.GET
-            info.url = url
-            info.headers.try_add("Accept", "application/json")
-            raw = await self.adapter.send_primitive_async(info, "bytes", {"XXX": ODataError})
-            self.owner._count(f"graph GET /beta/reports/{name}")
-            body = json.loads(raw or b"{}")
-            rows.extend(v for v in body.get("value", []) if isinstance(v, dict))
-            url = body.get("@odata.nextLink")
-        return rows
 
     async def sign_in(self, data: AzureData) -> None:
         progress = self.owner.progress
         progress.start("signin", "Sign-in activity reports")
         why = "needs AuditLog.Read.All and an Entra ID P1/P2 licence; beta, global cloud only"
+        beta = f"{self.owner.graph_url}/beta/reports"
         data.sp_sign_in = await self.optional(
             "sp_signin_activity",
             USAGE_RULES,
             f"service principal sign-in activity (beta /reports/servicePrincipalSignInActivities; {why})",
-            self.beta_report("servicePrincipalSignInActivities"),
+            self.pages(
+                "graph GET /beta/reports/servicePrincipalSignInActivities",
+                self.follow(f"{beta}/servicePrincipalSignInActivities"),
+            ),
         )
         data.app_credential_sign_in = await self.optional(
             "app_credential_signin_activity",
             ["credential-never-used", "credential-unused"],
             f"app credential sign-in activity (beta /reports/appCredentialSignInActivities; {why})",
-            self.beta_report("appCredentialSignInActivities"),
+            self.pages(
+                "graph GET /beta/reports/appCredentialSignInActivities",
+                self.follow(f"{beta}/appCredentialSignInActivities"),
+            ),
         )
         progress.finish("signin", "Sign-in activity reports")
 
@@ -793,20 +789,19 @@ class _Graph:
 
         async def one(group_id: str) -> None:
             builder = self.client.groups.by_group_id(group_id)
-            members_builder = builder.transitive_members.graph_service_principal
             try:
                 members = await self.bounded(
                     self.pages(
                         "graph GET /groups/{id}/transitiveMembers/microsoft.graph.servicePrincipal",
-                        members_builder.get,
-                        members_builder,
+                        self.request(builder.transitive_members.graph_service_principal),
                     )
                 )
                 data.group_members[group_id] = members
-                group = await self.bounded(builder.get())
-                self.owner._count("graph GET /groups/{id}")
-                if group is not None and group.display_name:
-                    data.group_names[group_id] = group.display_name
+                group = await self.bounded(
+                    self.send("graph GET /groups/{id}", self.request(builder, select=["id", "displayName"]))
+                )
+                if group.get("displayName"):
+                    data.group_names[group_id] = str(group["displayName"])
             except Exception as exc:
                 if not hasattr(exc, "response_status_code"):
                     raise

@@ -117,13 +117,19 @@ class CompiledRole:
     """Catalog actions (control and data) the role allows."""
     everything: bool = False
     """Allows every control-plane action in the catalog."""
+    memo: dict[str, CompiledBlock | None] = field(default_factory=dict, repr=False)
+    """permission -> the block that allows it (rules ask the same few permissions of every identity)."""
 
     def allows(self, permission: str) -> CompiledBlock | None:
+        if permission in self.memo:
+            return self.memo[permission]
         kind = plane(permission)
-        if kind not in ("control", "data"):
-            return None
-        name = permission[len(DATA) :] if kind == "data" else permission
-        return next((b for b in self.blocks if b.allows(name, kind == "data")), None)
+        block = None
+        if kind in ("control", "data"):
+            name = permission[len(DATA) :] if kind == "data" else permission
+            block = next((b for b in self.blocks if b.allows(name, kind == "data")), None)
+        self.memo[permission] = block
+        return block
 
 
 @dataclass

@@ -179,6 +179,24 @@ def test_cli_scan_azure_live_path(fake, monkeypatch):
     doc = json.loads(result.stdout)
     assert doc["summary"]["by_rule"]["admin-equivalent"] == 3
     assert doc["scan"]["sources"][0]["method"] == "live"
+    assert "nhiaudit: Entra" not in result.stderr  # --quiet
+
+
+def test_cli_progress_goes_to_stderr(fake, monkeypatch, tmp_path):
+    import azure.identity
+
+    from nhiaudit.cli import app
+
+    monkeypatch.setattr(azure.identity, "DefaultAzureCredential", lambda **kwargs: FakeCredential())
+    out = tmp_path / "inventory.json"
+    result = CliRunner().invoke(
+        app, ["collect", "azure", "--graph-url", fake.url, "--arm-url", fake.url, "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "nhiaudit: Entra: 6 applications, 9 service principals" in result.stderr
+    assert "nhiaudit: Azure role assignments: 4 in 1 subscription" in result.stderr
+    assert "nhiaudit: Sign-in activity: 7 service principals, 2 credentials" in result.stderr
+    assert json.loads(out.read_text())["kind"] == "nhiaudit.inventory"
 
 
 def test_cli_live_errors_exit_2(fake, monkeypatch):

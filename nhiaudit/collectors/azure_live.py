@@ -157,6 +157,10 @@ def _graph_error(exc: BaseException) -> tuple[int | None, str]:
     return code, message.splitlines()[0][:300]
 
 
+def _count_of(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def _is_auth_failure(exc: BaseException) -> bool:
     try:
         from azure.core.exceptions import ClientAuthenticationError
@@ -362,7 +366,9 @@ class AzureLiveCollector(Collector):
 
         with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="nhiaudit-sub") as pool:
             list(pool.map(one, subscriptions))
-        self.progress.finish("arm", f"Azure role assignments: {len(subscriptions)} subscriptions")
+        self.progress.finish(
+            "arm", f"Azure role assignments: {len(assignments):,} in {_count_of(collected, 'subscription')}"
+        )
         if not collected and subscriptions:
             return None, []
         catalog = load_azure_catalog()
@@ -558,7 +564,8 @@ class _Graph:
         data.applications = await self.applications()
         progress.finish(
             "graph",
-            f"Entra: {len(data.applications)} applications, {len(data.service_principals)} service principals",
+            f"Entra: {_count_of(len(data.applications), 'application')}, "
+            f"{_count_of(len(data.service_principals), 'service principal')}",
         )
         await asyncio.gather(self.per_object(data), self.tenant_wide(data), self.sign_in(data))
 
@@ -691,7 +698,8 @@ class _Graph:
         await asyncio.gather(*(fics(a) for a in data.applications), *(assigned_to(r) for r in resources))
         progress.finish(
             "objects",
-            f"Federated credentials of {len(data.applications)} applications, app permissions of {len(resources)} APIs",
+            f"Federated credentials of {_count_of(len(data.applications), 'application')}, "
+            f"app permissions on {_count_of(len(resources), 'API')}",
         )
         data.app_role_assignments = assignments
         if "federated_credentials" in errors:
@@ -766,7 +774,12 @@ class _Graph:
                 self.follow(f"{beta}/appCredentialSignInActivities"),
             ),
         )
-        progress.finish("signin", "Sign-in activity reports")
+        seen = [
+            f"{len(rows):,} {what}"
+            for rows, what in ((data.sp_sign_in, "service principals"), (data.app_credential_sign_in, "credentials"))
+            if rows is not None
+        ]
+        progress.finish("signin", "Sign-in activity: " + (", ".join(seen) if seen else "not available"))
 
     async def group_members(self, data: AzureData) -> None:
         """Members of the groups that hold Azure or Entra roles (service principals only)."""
@@ -812,7 +825,7 @@ class _Graph:
                 progress.advance("groups")
 
         await asyncio.gather(*(one(g) for g in sorted(groups)))
-        progress.finish("groups", f"Members of {len(groups)} groups holding roles")
+        progress.finish("groups", f"Members of {_count_of(len(groups), 'group')} holding roles")
         if failed:
             group_id, code, message = failed[0]
             self.owner.gaps.add(

@@ -156,7 +156,8 @@ def test_cli_scan_azure_live_path(fake, monkeypatch):
 
     from nhiaudit.cli import app
 
-    monkeypatch.setattr(azure.identity, "DefaultAzureCredential", lambda **kwargs: FakeCredential())
+    credential = FakeCredential()
+    monkeypatch.setattr(azure.identity, "DefaultAzureCredential", lambda **kwargs: credential)
     result = CliRunner().invoke(
         app,
         [
@@ -180,6 +181,7 @@ def test_cli_scan_azure_live_path(fake, monkeypatch):
     assert doc["summary"]["by_rule"]["admin-equivalent"] == 3
     assert doc["scan"]["sources"][0]["method"] == "live"
     assert "nhiaudit: Entra" not in result.stderr  # --quiet
+    assert set(credential.tenants) == {TENANT}  # --tenant: every token is asked for that tenant
 
 
 def test_cli_progress_goes_to_stderr(fake, monkeypatch, tmp_path):

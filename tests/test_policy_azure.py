@@ -233,3 +233,11 @@ def test_engine_reads_policy_documents_from_the_inventory():
     engine = AzurePolicyEngine(Inventory(identities=[identity], policies={role.id: policy}, grants=[grant]))
     access = engine.evaluate(identity, [grant])
     assert access.admin.level == "full" and access.admin.scopes == ("root scope /",)
+
+
+def test_role_assignments_of_deleted_principals_are_reported_not_dropped():
+    app, sp = app_with_sp("alive", owners=[])
+    ghost = "0a1b2c3d-4e5f-4a6b-9c8d-7e6f5a4b3c2d"
+    inv = inventory(apps=[app], sps=[sp], role_assignments=[rbac(ghost, "Owner", SUBSCRIPTION, ptype="Unknown")])
+    assert not inv.grants
+    assert any("1 Azure role assignment(s) name a service principal that is not in the tenant" in w for w in inv.warnings)

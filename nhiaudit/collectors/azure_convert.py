@@ -481,6 +481,7 @@ class AzureConverter:
             return
         defined = self._role_definitions()
         groups_without_members: set[str] = set()
+        deleted: set[str] = set()
         seen: set[str] = set()
         for raw in self.data.role_assignments:
             ra = _flatten_arm(raw)
@@ -502,6 +503,8 @@ class AzureConverter:
             if not targets:
                 if ptype == "Group" and principal.lower() not in self.data.group_members:
                     groups_without_members.add(principal)
+                elif ptype in ("ServicePrincipal", "Unknown", None):
+                    deleted.add(str(ra.get("id") or principal))
                 continue
             guid = role_guid(role_id)
             role = defined.get(guid) or self.catalog.builtin_roles.get(guid)
@@ -534,6 +537,11 @@ class AzureConverter:
                         condition=condition,
                     )
                 )
+        if deleted:
+            self.out.warnings.append(
+                f"{len(deleted)} Azure role assignment(s) name a service principal that is not in the tenant any more "
+                f"(deleted identities keep their assignments until removed), e.g. {sorted(deleted)[0]}"
+            )
         missing = sorted({g.policy_id for g in self.out.grants if g.kind == "role_assignment"} - set(self.out.policies))
         for policy_id in missing:
             names = sorted({g.policy_name for g in self.out.grants if g.policy_id == policy_id})

@@ -40,24 +40,6 @@ PARENT_FOLDERS = {"owners": "owners", "group-members": "group_members", "federat
 _PAGE_SUFFIX = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-\d+$")
 _CONTEXT = re.compile(r"\$metadata#(?P<entity>[A-Za-z/]+)(?:\('(?P<parent>[^']+)'\))?(?P<rest>[^?]*)")
 
-KINDS = (
-    "applications",
-    "service_principals",
-    "federated",
-    "owners",
-    "group_members",
-    "groups",
-    "app_role_assignments",
-    "oauth2_grants",
-    "directory_role_assignments",
-    "directory_role_definitions",
-    "role_assignments",
-    "role_definitions",
-    "subscriptions",
-    "sp_sign_in",
-    "app_credential_sign_in",
-)
-
 
 def classify_item(item: dict[str, Any]) -> str | None:
     """What kind of Entra / ARM object this is, from its fields (az output and Graph agree)."""

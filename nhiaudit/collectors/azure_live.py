@@ -99,7 +99,8 @@ class _TenantCredential:
         self.tenant = tenant
 
     def get_token(self, *scopes: str, **kwargs: Any) -> Any:
-        kwargs.setdefault("tenant_id", self.tenant)
+        if not kwargs.get("tenant_id"):
+            kwargs["tenant_id"] = self.tenant
         return self.inner.get_token(*scopes, **kwargs)
 
     def close(self) -> None:
@@ -269,7 +270,7 @@ class AzureLiveCollector(Collector):
             self.gaps.tenant = tenant
             data = AzureData(tenant_id=tenant)
             loop = asyncio.get_running_loop()
-            pool = ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="nhiaudit-arm")
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nhiaudit-arm")
             arm_future = None if self.skip_arm else loop.run_in_executor(pool, self._arm, credential, tenant)
             try:
                 await graph.collect(data)

@@ -61,7 +61,14 @@ def owner(name: str = "ann", *, guest: bool = False, enabled: bool = True) -> di
 
 
 def secret(name: str, start: str = "2026-09-01T00:00:00Z", end: str | None = "2027-03-01T00:00:00Z") -> dict[str, Any]:
-    return {"keyId": gid(f"secret/{name}"), "displayName": name, "startDateTime": start, "endDateTime": end}
+    return {
+        "keyId": gid(f"secret/{name}"),
+        "displayName": name,
+        "startDateTime": start,
+        "endDateTime": end,
+        "hint": "Qx7",  # the first characters of the secret: never kept
+        "secretText": None,
+    }
 
 
 def cert(name: str, start: str = "2026-09-01T00:00:00Z", end: str = "2027-03-01T00:00:00Z", usage: str = "Verify"):

@@ -287,3 +287,11 @@ def test_absent_from_a_non_empty_report_means_no_sign_in():
     never = hits(doc, "credential-never-used")
     assert set(never) == {"quiet"}  # inferred: the app never signed in as a client
     assert never["quiet"].evidence["usage_source"] == "azure.sp_signin_activity"
+
+
+def test_no_secret_material_reaches_the_inventory_or_the_findings():
+    app, sp = app_with_sp("holder", owners=[owner()], secrets=[secret("s")])
+    inv = inventory(apps=[app], sps=[sp])
+    doc = run(inv)
+    for text in (inv.model_dump_json(), doc.model_dump_json()):
+        assert "Qx7" not in text and "secretText" not in text

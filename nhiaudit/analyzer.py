@@ -157,4 +157,8 @@ def _catalog_versions(inventory: Inventory) -> dict[str, str]:
         from nhiaudit.catalogs.azure import load_azure_catalog
 
         versions["azure"] = load_azure_catalog().version
+    if any(i.provider == "gcp" for i in inventory.identities):
+        from nhiaudit.catalogs.gcp_roles import load_catalog as load_gcp_roles
+
+        versions["gcp-roles"] = load_gcp_roles().version
     return versions

@@ -325,6 +325,14 @@ class References(_Record):
     cis: list[str] = Field([], description="CIS benchmark recommendations")
 
 
+class BaselineMatch(_Record):
+    """How a finding compares with a baseline scan (``--baseline`` / ``nhiaudit diff``)."""
+
+    state: Literal["new", "unchanged", "severity_changed"]
+    previous_severity: Severity | None = Field(None, description="The baseline's severity when it changed.")
+    baseline_first_seen: UtcDatetime | None = None
+
+
 class Finding(_Record):
     """One problem with one identity (or credential), explained."""
 
@@ -345,12 +353,38 @@ class Finding(_Record):
     references: References
     first_seen: UtcDatetime
     suppression: dict[str, Any] | None = Field(None, description="Set when a suppression matched.")
+    baseline: BaselineMatch | None = Field(None, description="Set when the scan was compared with a baseline.")
 
 
 def fingerprint(*parts: str | None) -> str:
     """A stable id from the parts that identify a finding (never dates or counts)."""
     text = "\x1f".join(p or "" for p in parts)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+class BaselineInfo(_Record):
+    """The baseline a scan was compared with, and what changed since (see nhiaudit.baseline)."""
+
+    file: str
+    generated_at: UtcDatetime
+    as_of: UtcDatetime
+    new: int = Field(description="Active findings not in the baseline.")
+    unchanged: int = Field(description="Active findings also in the baseline (including severity changes).")
+    severity_changed: int = Field(0, description="... of which the severity changed.")
+    fixed: list[Finding] = Field([], description="Baseline findings gone from a scope and rule this scan covered.")
+    not_rescanned: list[Finding] = Field(
+        [], description="Baseline findings this scan could not check (scope or rule not covered)."
+    )
+
+
+class SuppressionInfo(_Record):
+    """The suppressions file applied to a scan (see nhiaudit.suppressions)."""
+
+    file: str
+    entries: int
+    suppressed: int = Field(description="Findings suppressed.")
+    expired: list[dict[str, Any]] = Field([], description="Entries past their expiry (not applied).")
+    unmatched: list[dict[str, Any]] = Field([], description="Entries that matched no finding.")
 
 
 class ScanMetadata(_Record):
@@ -367,6 +401,8 @@ class ScanMetadata(_Record):
     catalogs: dict[str, str] = Field({}, description="Catalog name -> version.")
     identities: dict[str, int] = Field({}, description="Counts: total, nhi, human, provider_owned.")
     timings_ms: dict[str, float] = {}
+    baseline: BaselineInfo | None = None
+    suppressions: SuppressionInfo | None = None
 
 
 class IdentityRisk(_Record):

@@ -45,7 +45,8 @@ FormatOpt = Annotated[
     typer.Option(
         "--format",
         "-f",
-        help="Output format: table, json or csv.",
+        help="Output format: table, json, csv, sarif, ocsf, html or markdown. "
+        "Several, comma-separated, with --output-dir: -f json,sarif,html --output-dir out",
         rich_help_panel=OUTPUT,
     ),
 ]
@@ -66,6 +67,35 @@ FailOnOpt = Annotated[
         help="Exit with code 1 when a finding has at least this severity.",
         rich_help_panel=OUTPUT,
         case_sensitive=False,
+    ),
+]
+OutputDirOpt = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option(
+        "--output-dir",
+        help="Write one file per format into this directory: nhiaudit.json, nhiaudit.sarif, nhiaudit.html, ...",
+        rich_help_panel=OUTPUT,
+        file_okay=False,
+    ),
+]
+SuppressionsOpt = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option(
+        "--suppressions",
+        help="TOML file of accepted findings ([[suppress]] entries: fingerprint, rule, identity or account, "
+        "a reason, an optional expiry). Suppressed findings stay in the report and never fail --fail-on.",
+        rich_help_panel=OUTPUT,
+        dir_okay=False,
+    ),
+]
+BaselineOpt = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option(
+        "--baseline",
+        help="Findings JSON of an earlier scan: mark findings new / unchanged / fixed, carry first-seen dates "
+        "forward, and make --fail-on count only findings that are new (or rose to the threshold) since then.",
+        rich_help_panel=OUTPUT,
+        dir_okay=False,
     ),
 ]
 MaxRowsOpt = Annotated[
@@ -178,6 +208,9 @@ class OutputOptions:
     output: Path | None = None
     fail_on: FailOn = FailOn.none
     max_rows: int = 50
+    output_dir: Path | None = None
+    suppressions: Path | None = None
+    baseline: Path | None = None
 
 
 def parse_as_of(value: str | None) -> datetime | None:
@@ -210,6 +243,9 @@ OUTPUT_PARAMS: list[tuple[str, Any, Any]] = [
     ("output", OutputOpt, None),
     ("fail_on", FailOnOpt, FailOn.none),
     ("max_rows", MaxRowsOpt, 50),
+    ("output_dir", OutputDirOpt, None),
+    ("suppressions", SuppressionsOpt, None),
+    ("baseline", BaselineOpt, None),
 ]
 """... and the report options of every reporting command. Add an option here and every
 ``scan <provider>``, ``scan --demo`` and ``report`` gets it."""
@@ -237,7 +273,13 @@ def _analysis_from(values: dict[str, Any]) -> AnalysisOptions:
 
 def _output_from(values: dict[str, Any]) -> OutputOptions:
     return OutputOptions(
-        format=values["format"], output=values["output"], fail_on=values["fail_on"], max_rows=values["max_rows"]
+        format=values["format"],
+        output=values["output"],
+        fail_on=values["fail_on"],
+        max_rows=values["max_rows"],
+        output_dir=values["output_dir"],
+        suppressions=values["suppressions"],
+        baseline=values["baseline"],
     )
 
 
@@ -295,33 +337,114 @@ def run_scan(inventory: Inventory, opts: ScanOptions) -> int:
 
 
 def exit_code(doc: FindingsDocument, fail_on: FailOn) -> int:
+    """1 when a finding counts toward --fail-on: not suppressed and, with a baseline, new at this severity."""
     if fail_on == FailOn.none:
         return EXIT_OK
+    from nhiaudit.baseline import counts_toward_failure
     from nhiaudit.model import Severity
 
-    threshold = Severity(fail_on.value).rank
-    failing = any(f.severity.rank >= threshold for f in doc.findings if f.suppression is None)
-    return EXIT_FINDINGS if failing else EXIT_OK
+    threshold = Severity(fail_on.value)
+    failing = [f for f in doc.findings if counts_toward_failure(f, threshold)]
+    if not failing:
+        return EXIT_OK
+    since = " new (or newly this severe) since the baseline" if doc.scan.baseline is not None else ""
+    typer.echo(
+        f"nhiaudit: failing: {len(failing)} finding{'s' if len(failing) != 1 else ''}{since} "
+        f"at or above {threshold.value} (--fail-on {fail_on.value})",
+        err=True,
+    )
+    return EXIT_FINDINGS
+
+
+def parse_formats(value: str) -> list[str]:
+    """'json, sarif,html' -> ['json', 'sarif', 'html'], each checked against the known formats."""
+    from nhiaudit.report import FORMATS
+
+    names = list(dict.fromkeys(part.strip().lower() for part in value.split(",") if part.strip()))
+    if not names:
+        raise NhiauditError(f"--format: give a format ({', '.join(FORMATS)})")
+    for name in names:
+        if name not in FORMATS:
+            raise NhiauditError(f"unknown format {name!r}; choose from {', '.join(FORMATS)}")
+    return names
+
+
+def prepare_findings(doc: FindingsDocument, options: OutputOptions) -> FindingsDocument:
+    """Apply --suppressions and --baseline (in that order) to a findings document."""
+    if options.suppressions is not None:
+        from nhiaudit.suppressions import apply_suppressions, load_suppressions
+
+        doc = apply_suppressions(doc, load_suppressions(options.suppressions), str(options.suppressions))
+    if options.baseline is not None:
+        from nhiaudit.baseline import apply_baseline
+        from nhiaudit.model import load_findings
+
+        doc = apply_baseline(doc, load_findings(options.baseline), options.baseline)
+    return doc
+
+
+def output_paths(formats: list[str], options: OutputOptions) -> list[Path | None]:
+    """Where each format goes: standard output (None), --output, or a file in --output-dir."""
+    from nhiaudit.report import get_reporter
+
+    if options.output is not None and options.output_dir is not None:
+        raise NhiauditError("use either --output (one format) or --output-dir (one file per format), not both")
+    if options.output_dir is not None:
+        return [options.output_dir / f"nhiaudit.{get_reporter(name).extension}" for name in formats]
+    if len(formats) > 1:
+        raise NhiauditError(f"{len(formats)} formats need --output-dir DIR (one file per format)")
+    return [options.output]
 
 
 def emit_report(doc: FindingsDocument, options: OutputOptions) -> int:
-    """Render the report where asked and return the exit code for --fail-on."""
-    from nhiaudit.report import ReportOptions, get_reporter
+    """Apply suppressions and baseline, render every format where asked, return the --fail-on exit code."""
+    from nhiaudit.report import get_reporter
 
-    reporter = get_reporter(options.format)
-    report_options = ReportOptions(max_rows=options.max_rows)
-    if options.output is None:
-        reporter.render(doc, sys.stdout, report_options)
-    else:
+    formats = parse_formats(options.format)
+    paths = output_paths(formats, options)
+    doc = prepare_findings(doc, options)
+
+    def render(name: str, out: Any, report_options: Any) -> None:
+        get_reporter(name).render(doc, out, report_options)
+
+    write_reports(formats, paths, options, render, _counts(doc))
+    if paths != [None] or formats != ["table"]:
+        for warning in doc.scan.warnings:
+            if warning.startswith("suppression "):
+                typer.echo(f"nhiaudit: warning: {warning}", err=True)
+    return exit_code(doc, options.fail_on)
+
+
+def write_reports(
+    formats: list[str],
+    paths: list[Path | None],
+    options: OutputOptions,
+    render: Callable[[str, Any, Any], None],
+    summary: str,
+) -> None:
+    """Render each format to standard output or its file; one line per file on stderr."""
+    from nhiaudit.report import ReportOptions
+
+    for name, path in zip(formats, paths, strict=True):
+        report_options = ReportOptions(max_rows=options.max_rows)
+        if path is None:
+            render(name, sys.stdout, report_options)
+            continue
         report_options.color = False
         report_options.width = 140
-        write_text(options.output, lambda fh: reporter.render(doc, fh, report_options))
-        counts = ", ".join(f"{n} {s}" for s, n in doc.summary.by_severity.items() if n)
-        typer.echo(
-            f"wrote {doc.summary.total} findings ({counts or 'none'}) as {reporter.name} to {options.output}",
-            err=True,
-        )
-    return exit_code(doc, options.fail_on)
+        write_text(path, lambda fh, n=name, o=report_options: render(n, fh, o))
+        typer.echo(f"wrote {summary} as {name} to {path}", err=True)
+
+
+def _counts(doc: FindingsDocument) -> str:
+    counts = ", ".join(f"{n} {s}" for s, n in doc.summary.by_severity.items() if n)
+    text = f"{doc.summary.total} findings ({counts or 'none'})"
+    if doc.summary.suppressed:
+        text += f", {doc.summary.suppressed} suppressed"
+    if doc.scan.baseline is not None:
+        b = doc.scan.baseline
+        text += f"; since the baseline {b.new} new, {len(b.fixed)} fixed"
+    return text
 
 
 def write_text(path: Path, writer: object) -> None:

@@ -21,6 +21,7 @@ from nhiaudit.model import Inventory
 LOADERS: dict[str, str] = {
     "aws-export": "nhiaudit.demo:_load_aws_export",
     "azure-export": "nhiaudit.demo:_load_azure_export",
+    "gcp-export": "nhiaudit.demo:_load_gcp_export",
 }
 """source type -> 'module:function(source, root, snapshot) -> Inventory'."""
 
@@ -43,6 +44,12 @@ def _load_azure_export(source: dict[str, Any], root: Path, snapshot: datetime) -
     return AzureExportCollector(
         root / source["directory"], tenant=source.get("tenant"), snapshot_time=snapshot, method="demo"
     ).collect()
+
+
+def _load_gcp_export(source: dict[str, Any], root: Path, snapshot: datetime) -> Inventory:
+    from nhiaudit.collectors.gcp_export import GcpExportCollector
+
+    return GcpExportCollector([root / source["directory"]], snapshot_time=snapshot, method="demo").collect()
 
 
 def load_demo() -> Inventory:

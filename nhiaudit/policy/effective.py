@@ -50,7 +50,9 @@ class PermissionGrant:
 
 @dataclass(frozen=True)
 class AdminVerdict:
-    level: Literal["full", "equivalent"]
+    level: Literal["full", "equivalent", "service"]
+    """full: every permission; equivalent: can grant itself every permission (or nearly all of
+    them, like GCP Editor); service: administrator of some services only (GCP ``*Admin`` roles)."""
     reason: str
     policies: tuple[str, ...]
     conditional: bool = False
@@ -59,6 +61,11 @@ class AdminVerdict:
     scopes: tuple[str, ...] = ()
     """Where the identity is admin when that is narrower than, or differs from, its own scope
     (Azure subscriptions and management groups, 'tenant'); empty = its whole account or project."""
+
+    @property
+    def account_wide(self) -> bool:
+        """Admin of the whole account / project / tenant, not of some services only."""
+        return self.level != "service"
 
 
 @dataclass

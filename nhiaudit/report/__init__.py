@@ -13,6 +13,10 @@ FORMATS: dict[str, str] = {
     "table": "nhiaudit.report.table:TableReporter",
     "json": "nhiaudit.report.json_report:JsonReporter",
     "csv": "nhiaudit.report.csv_report:CsvReporter",
+    "sarif": "nhiaudit.report.sarif:SarifReporter",
+    "ocsf": "nhiaudit.report.ocsf:OcsfReporter",
+    "html": "nhiaudit.report.html:HtmlReporter",
+    "markdown": "nhiaudit.report.markdown:MarkdownReporter",
 }
 """format name -> 'module:Class'."""
 

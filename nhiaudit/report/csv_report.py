@@ -7,6 +7,7 @@ onto ticket fields; ``account`` is the account / project / tenant.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TextIO
 
 from nhiaudit.model import Finding, FindingsDocument
@@ -36,14 +37,22 @@ COLUMNS = [
     "first_seen",
     "status",
     "suppression_reason",
+    "due_date",
+    "baseline_state",
 ]
 
 PRIORITY = {"critical": "Highest", "high": "High", "medium": "Medium", "low": "Low", "info": "Lowest"}
 """Severity -> the default priority names of common trackers (Jira)."""
 
+DUE_DAYS = {"critical": 7, "high": 30, "medium": 90, "low": 180}
+"""Days from first seen to the ``due_date`` column, by severity (info: no due date). Because
+``first_seen`` is carried forward from the baseline, a ticket's due date does not move."""
+
 
 def finding_row(f: Finding) -> dict[str, str]:
     refs = f.references
+    days = DUE_DAYS.get(f.severity.value)
+    due = f.first_seen + timedelta(days=days) if days is not None else None
     return {
         "fingerprint": f.fingerprint,
         "summary": f"[{f.severity.value.upper()}] {f.title}: {f.identity_name} ({f.provider} {f.scope})",
@@ -68,6 +77,8 @@ def finding_row(f: Finding) -> dict[str, str]:
         "first_seen": f.first_seen.strftime("%Y-%m-%d"),
         "status": "suppressed" if f.suppression else "open",
         "suppression_reason": (f.suppression or {}).get("reason", ""),
+        "due_date": due.strftime("%Y-%m-%d") if due else "",
+        "baseline_state": f.baseline.state if f.baseline else "",
     }
 
 

@@ -62,6 +62,23 @@ class TableReporter(Reporter):
             style="dim",
         )
 
+        if scan.baseline is not None:
+            b = scan.baseline
+            console.print(
+                Text.assemble(
+                    (f"Since the baseline ({b.file}, data as of {b.as_of:%Y-%m-%d}): ", "bold"),
+                    (f"{b.new} new", "bold red" if b.new else ""),
+                    f", {len(b.fixed)} fixed, {b.unchanged} unchanged",
+                    f" ({b.severity_changed} with a changed severity)" if b.severity_changed else "",
+                    f", {len(b.not_rescanned)} not rescanned" if b.not_rescanned else "",
+                )
+            )
+        if scan.suppressions is not None and scan.suppressions.unmatched:
+            entries = ", ".join(str(u["entry"]) for u in scan.suppressions.unmatched)
+            console.print(
+                f"Suppressions matching no finding in {scan.suppressions.file}: entries {entries} (stale?)", style="dim"
+            )
+
         if scan.coverage:
             gaps = Table(title="What could not be seen", box=box.SIMPLE, title_justify="left", show_edge=False)
             gaps.add_column("Scope", no_wrap=True)
@@ -130,6 +147,8 @@ class TableReporter(Reporter):
         table.add_column("Finding", ratio=1, overflow="fold")
         for f in shown:
             conf = "" if f.confidence.value == "high" else f"  ({f.confidence.value} confidence)"
+            if f.baseline is not None and f.baseline.state != "unchanged":
+                conf += "  NEW" if f.baseline.state == "new" else f"  (was {f.baseline.previous_severity})"
             fix = f.remediation.split(". ")[0].rstrip(".")
             table.add_row(
                 _sev(f.severity.value),

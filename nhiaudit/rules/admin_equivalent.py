@@ -18,13 +18,15 @@ class AdminEquivalent(Rule):
             "compromise of the workload that runs as it, into a compromise of the whole account, project "
             "or tenant. Effective permissions are computed after explicit denies and permissions "
             "boundaries, so an admin policy that is capped or cancelled is not reported; one granted "
-            "through NotAction (allow everything except a few actions) is. On AWS 'equivalent' means at "
-            "least 90% of all catalog actions including every IAM permissions-management action: such an "
-            "identity can grant itself the rest. On Azure it means a role that can write role assignments "
-            "(Owner, User Access Administrator, ...) at subscription, management-group or root scope, a "
-            "tier-0 Microsoft Graph application permission (RoleManagement.ReadWrite.Directory, "
-            "AppRoleAssignment.ReadWrite.All, Application.ReadWrite.All, ...) or a tier-0 Entra role: each "
-            "has a known path to Owner or Global Administrator."
+            "through NotAction (allow everything except a few actions) is. 'Equivalent' means at least "
+            "90% of all catalog actions including every IAM permissions-management action (AWS); the basic "
+            "Editor role or the right to change a project's, folder's or organization's IAM policy (GCP); a "
+            "role that can write role assignments (Owner, User Access Administrator, ...) at subscription, "
+            "management-group or root scope, a tier-0 Microsoft Graph application permission "
+            "(RoleManagement.ReadWrite.Directory, AppRoleAssignment.ReadWrite.All, Application.ReadWrite.All, "
+            "...) or a tier-0 Entra role (Azure): such an identity can grant itself the rest. Administrator "
+            "roles of single services (GCP *Admin roles, CIS GCP 1.5) are reported as service-level admin "
+            "with high instead of critical severity."
         ),
         remediation=(
             "Replace the admin grant with a policy limited to the services and actions this identity "
@@ -45,12 +47,20 @@ class AdminEquivalent(Rule):
             verdict = access.admin
             policies = ", ".join(verdict.policies)
             where = f" (admin at {', '.join(verdict.scopes)})" if verdict.scopes else ""
-            description = (
-                f"{describe(identity)} is admin-equivalent{where}: it {verdict.reason}, granted by {policies}."
-            )
-            severity, confidence = self.meta.severity, Confidence.HIGH
+            if verdict.account_wide:
+                description = (
+                    f"{describe(identity)} is admin-equivalent{where}: it {verdict.reason}, granted by {policies}."
+                )
+                severity = self.meta.severity
+            else:
+                description = (
+                    f"{describe(identity)} has service-level administrator rights{where}: it {verdict.reason}, "
+                    f"granted by {policies}."
+                )
+                severity = Severity.HIGH
+            confidence = Confidence.HIGH
             if verdict.conditional:
-                severity, confidence = Severity.HIGH, Confidence.MEDIUM
+                severity, confidence = severity.lowered(), Confidence.MEDIUM
                 description += (
                     " The grant is narrower than unconditional: only under " + "; ".join(verdict.conditions) + "."
                 )

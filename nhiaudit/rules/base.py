@@ -32,6 +32,7 @@ KIND_LABELS = {
     "aws.role": "Role",
     "aws.user": "IAM user",
     "gcp.service_account": "Service account",
+    "gcp.member": "Member",
     "azure.service_principal": "Service principal",
     "azure.managed_identity": "Managed identity",
     "azure.application": "App registration",
@@ -196,6 +197,9 @@ SOURCE_LABELS = {
     "aws.access_analyzer": "IAM Access Analyzer",
     "azure.sp_signin_activity": "Entra service principal sign-in activity",
     "azure.app_credential_signin_activity": "Entra app credential sign-in activity",
+    "gcp.activity_analyzer": "GCP Activity Analyzer",
+    "gcp.sa_insight": "GCP service-account insight",
+    "gcp.policy_insight": "GCP IAM policy insight",
 }
 """Evidence source id -> words for findings."""
 

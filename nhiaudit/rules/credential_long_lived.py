@@ -9,6 +9,8 @@ from nhiaudit.rules.base import AnalysisContext, Rule, RuleMeta, credential_labe
 
 PERMANENT_DAYS = 3650
 """A lifetime of ten years or more is treated like no expiry at all (high severity)."""
+NO_EXPIRY_YEAR = 9999
+"""An expiry in year 9999 is how providers write 'never' (GCP key validBeforeTime 9999-12-31)."""
 
 
 class CredentialLongLived(Rule):
@@ -49,6 +51,9 @@ class CredentialLongLived(Rule):
                         continue
                     lifetime = None
                     text = "never expires"
+                elif cred.expires.year >= NO_EXPIRY_YEAR:
+                    lifetime = None
+                    text = f"never expires (its expiry is {iso(cred.expires)[:10]}, the provider's 'no expiry')"
                 else:
                     lifetime = (cred.expires - start).days
                     if lifetime <= limit:
@@ -74,6 +79,6 @@ class CredentialLongLived(Rule):
                         "expires": iso(cred.expires),
                         "lifetime_days": lifetime,
                         "limit_days": limit,
-                        "never_expires": cred.expires is None,
+                        "never_expires": lifetime is None,
                     },
                 )

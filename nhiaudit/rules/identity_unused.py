@@ -20,7 +20,8 @@ class IdentityUnused(Rule):
             "sign-in activity), each with its observation window. An identity younger than the threshold cannot "
             "have been idle that long and is never reported; an identity without any activity evidence is not "
             "judged (the report lists the coverage gap instead). Severity is high when the identity is also "
-            "admin-equivalent."
+            "admin-equivalent. Where the provider does not report a creation date (GCP service accounts) and no "
+            "use was ever seen, confidence is medium."
         ),
         remediation=(
             "Confirm with the owner (tags, description) that nothing depends on the identity, remove its "
@@ -72,7 +73,12 @@ class IdentityUnused(Rule):
                 continue
             access = ctx.access.get(identity.id)
             severity = Severity.HIGH if access is not None and access.admin is not None else self.meta.severity
-            secrets = ctx.active_programmatic(identity.id)
+            confidence = Confidence.HIGH
+            if last_used is None and identity.created is None:
+                # the provider does not say when the identity was created: it may be younger than the window
+                confidence = Confidence.MEDIUM
+                since_text += " (its creation date is unknown, so it may be younger than that)"
+            secrets = [c for c in ctx.active_programmatic(identity.id) if c.managed_by == "user"]
             if secrets:
                 since_text += (
                     f", yet it still holds {len(secrets)} active credential{'s' if len(secrets) > 1 else ''} "
@@ -82,7 +88,7 @@ class IdentityUnused(Rule):
                 ctx,
                 identity,
                 severity=severity,
-                confidence=Confidence.HIGH,
+                confidence=confidence,
                 description=f"{describe(identity)} {since_text}; the limit is {limit} days.",
                 evidence={
                     "last_used": iso(last_used),

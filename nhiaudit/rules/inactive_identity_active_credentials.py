@@ -18,7 +18,8 @@ class InactiveIdentityActiveCredentials(Rule):
             "left active can come back to life: a GCP or Azure identity can be re-enabled, and an AWS user with "
             "no policies regains whatever is attached to it later, or to a group it is added to. A disabled "
             "identity is not itself a risk (it is not reported as unused); one that still holds active secrets "
-            "is."
+            "is. Provider-managed credentials (GCP system-managed keys) are not counted: nobody outside the "
+            "provider holds them."
         ),
         remediation=(
             "Deactivate and delete the listed credentials. If the identity is no longer needed, delete it; if it "
@@ -31,7 +32,7 @@ class InactiveIdentityActiveCredentials(Rule):
 
     def check(self, ctx: AnalysisContext) -> Iterator[Finding]:
         for identity in ctx.nhis():
-            secrets = ctx.active_programmatic(identity.id)
+            secrets = [c for c in ctx.active_programmatic(identity.id) if c.managed_by == "user"]
             if not secrets:
                 continue
             access = ctx.access.get(identity.id)

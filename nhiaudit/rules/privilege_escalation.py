@@ -22,15 +22,18 @@ class PrivilegeEscalation(Rule):
             "Some permission combinations let an identity gain more privilege than it was given: change its "
             "own policies, create credentials for other principals, or pass a privileged role to compute it "
             "controls. Such an identity is effectively as privileged as what it can reach. Paths come from "
-            "pathfinding.cloud (AWS); permissions granted only under conditions or on specific resources are "
+            "pathfinding.cloud (AWS) and Rhino Security Labs' GCP IAM privilege-escalation research (GCP); "
+            "permissions granted only under conditions or on specific resources (a GCP role bound on one "
+            "service account rather than the project) are "
             "reported with lower severity and confidence, and self-service grants limited to the identity "
             "itself (${aws:username}) do not count as reaching other principals."
         ),
         remediation=(
             "Remove the escalation permissions listed in the evidence, or scope them to specific resources "
             "that cannot lead to more privilege (for iam:PassRole, name the roles and add an "
-            "iam:PassedToService condition). Admin-equivalent identities are reported by admin-equivalent "
-            "instead."
+            "iam:PassedToService condition; on GCP, bind iam.serviceAccountUser / Token Creator on the one "
+            "service account needed instead of the project). Admin-equivalent identities are reported by "
+            "admin-equivalent instead."
         ),
         owasp_nhi=("NHI5:2025",),
         nist_800_207=("Tenet 3", "Tenet 6"),
@@ -41,7 +44,7 @@ class PrivilegeEscalation(Rule):
     def check(self, ctx: AnalysisContext) -> Iterator[Finding]:
         for identity in ctx.nhis():
             access = ctx.access.get(identity.id)
-            if access is None or access.admin is not None:
+            if access is None or (access.admin is not None and access.admin.account_wide):
                 continue
             paths = load_paths(identity.provider)
             held = access.allows_each(required_groups(identity.provider))

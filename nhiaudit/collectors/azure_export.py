@@ -38,7 +38,7 @@ from nhiaudit.model import CoverageGap, Inventory, Source, load_json_file, utcno
 
 PARENT_FOLDERS = {"owners": "owners", "group-members": "group_members", "federated-credentials": "federated"}
 _PAGE_SUFFIX = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-\d+$")
-_CONTEXT = re.compile(r"\$metadata#(?P<entity>[A-Za-z/]+)(?:\('(?P<parent>[^']+)'\))?(?P<rest>[^?]*)")
+_CONTEXT = re.compile(r"\$metadata#(?P<entity>[A-Za-z0-9/]+)(?:\('(?P<parent>[^']+)'\))?(?P<rest>[^?]*)")
 
 
 def classify_item(item: dict[str, Any]) -> str | None:
@@ -150,12 +150,14 @@ def _read_file(path: Path, root: Path, out: ExportFiles) -> None:
                 "(analyze it with 'nhiaudit analyze')",
                 source=path,
             )
+        context = data.get("@odata.context")
+        if isinstance(context, str):
+            context_kind, context_parent = _context_kind(context)
         if isinstance(data.get("value"), list):
             items = data["value"]
             next_link = bool(data.get("@odata.nextLink") or data.get("nextLink"))
-            context = data.get("@odata.context")
-            if isinstance(context, str):
-                context_kind, context_parent = _context_kind(context)
+        elif isinstance(context, str) and context.endswith("/$entity"):
+            items = [{k: v for k, v in data.items() if k != "@odata.context"}]  # one object (az rest of an item)
         elif "tenantId" in data and "id" in data:
             items = [data]  # az account show
         else:
@@ -182,7 +184,7 @@ def _read_file(path: Path, root: Path, out: ExportFiles) -> None:
         out.pages[("federated", context_parent.lower())].append(next_link)
         out.files.append(path)
         return
-    kinds = {classify_item(i) for i in items}
+    kinds = {classify_item(i) or context_kind for i in items}
     if not items:
         if context_kind is None:
             out.warnings.append(f"{path.name}: an empty list; cannot tell what it is, ignored")
@@ -212,6 +214,8 @@ def _context_kind(context: str) -> tuple[str | None, str | None]:
     entity, parent, rest = match.group("entity"), match.group("parent"), match.group("rest")
     # '#servicePrincipals('<id>')/appRoleAssignments' navigates; '#applications(owners())' only expands
     navigation = rest.split("(", 1)[0].strip("/") if rest.startswith("/") else ""
+    if navigation == "$entity":
+        navigation = ""  # a single object of the entity set
     if entity == "applications" and parent and navigation == "federatedIdentityCredentials":
         return "federated", parent
     if entity == "servicePrincipals" and parent and navigation in ("appRoleAssignments", "appRoleAssignedTo"):

@@ -213,3 +213,31 @@ def test_cli_live_errors_exit_2(fake, monkeypatch):
     assert isinstance(result.exception, CollectionError)
     bad = CliRunner().invoke(app, ["scan", "azure", "--tenant", "contoso", "-q"])
     assert isinstance(bad.exception, CollectionError) and "must be a tenant id" in str(bad.exception)
+
+
+def test_unreachable_endpoint_is_a_clear_error():
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    collector = AzureLiveCollector(
+        graph_url=url, arm_url=url, credential=FakeCredential(), tenant=TENANT, skip_arm=True
+    )
+    with pytest.raises(CollectionError, match=r"cannot reach Azure .*ConnectError"):
+        collector.collect()
+
+
+def test_unreachable_arm_is_a_coverage_gap_not_the_end(fake):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    inventory = AzureLiveCollector(
+        graph_url=fake.url, arm_url=f"http://127.0.0.1:{port}", credential=FakeCredential(), snapshot_time=SNAPSHOT
+    ).collect()
+    gap = next(g for g in inventory.coverage if g.source == "subscriptions")
+    assert gap.status == "error" and "ServiceRequestError" in gap.detail
+    assert len(inventory.identities) == 9  # Entra ID was still collected

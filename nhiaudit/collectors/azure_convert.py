@@ -145,9 +145,7 @@ class AzureConverter:
         self.catalog = catalog or load_azure_catalog()
         self.out = Converted()
         self.sp_by_id: dict[str, dict[str, Any]] = {}
-        self.sp_by_app: dict[str, dict[str, Any]] = {}
         self.identity_by_app_object: dict[str, str] = {}
-        self.identity_ids: set[str] = set()
         self.app_ids: dict[str, str] = {}
         """identity id -> appId."""
 
@@ -159,8 +157,6 @@ class AzureConverter:
             if sp_id is None:
                 raise InputError("a service principal has no id")
             self.sp_by_id[sp_id.lower()] = sp
-            if _str(sp.get("appId")):
-                self.sp_by_app.setdefault(sp["appId"].lower(), sp)
         apps_by_appid = {a["appId"].lower(): a for a in self.data.applications if _str(a.get("appId"))}
         for sp in self.data.service_principals:
             app = apps_by_appid.get(str(sp.get("appId", "")).lower())
@@ -353,7 +349,6 @@ class AzureConverter:
 
     def _add_identity(self, identity: Identity, app_id: str | None) -> None:
         self.out.identities.append(identity)
-        self.identity_ids.add(identity.id.lower())
         if app_id:
             self.app_ids[identity.id] = app_id.lower()
 

@@ -162,6 +162,14 @@ def _count_of(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
+def _is_connection_failure(exc: BaseException) -> bool:
+    """DNS, TCP or TLS failure on the way to Graph (httpx) or ARM (azure-core)."""
+    import httpx
+    from azure.core.exceptions import ServiceRequestError
+
+    return isinstance(exc, httpx.TransportError | ServiceRequestError)
+
+
 def _is_auth_failure(exc: BaseException) -> bool:
     try:
         from azure.core.exceptions import ClientAuthenticationError
@@ -230,6 +238,11 @@ class AzureLiveCollector(Collector):
                     "could not get an Azure token: sign in with 'az login' (or set AZURE_CLIENT_ID / "
                     f"AZURE_TENANT_ID / AZURE_CLIENT_SECRET, or use a managed identity): {str(exc).splitlines()[0]}"
                 ) from None
+            if _is_connection_failure(exc):
+                raise CollectionError(
+                    f"cannot reach Azure ({self.graph_url}, {self.arm_url}): {type(exc).__name__}: "
+                    f"{str(exc).splitlines()[0] if str(exc) else 'connection failed'}"
+                ) from None
             raise
         finally:
             if self.credential is None:
@@ -271,22 +284,22 @@ class AzureLiveCollector(Collector):
             data = AzureData(tenant_id=tenant)
             loop = asyncio.get_running_loop()
             pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nhiaudit-arm")
-            arm_future = None if self.skip_arm else loop.run_in_executor(pool, self._arm, credential, tenant)
             try:
-                await graph.collect(data)
-                if arm_future is not None:
-                    assignments, definitions = await arm_future
-                    data.role_assignments = assignments
-                    data.role_definitions = definitions
+                arm = None if self.skip_arm else loop.run_in_executor(pool, self._arm, credential, tenant)
+                try:
+                    await graph.collect(data)
+                except BaseException:
+                    if arm is not None:  # let the ARM thread finish and drop its outcome: the Graph error is reported
+                        await asyncio.gather(arm, return_exceptions=True)
+                    raise
+                if arm is not None:
+                    data.role_assignments, data.role_definitions = await arm
                 else:
                     self.gaps.add(
-                        "role_assignments",
-                        "not_supplied",
-                        "Azure RBAC was not collected (--no-rbac)",
-                        PERMISSION_RULES,
+                        "role_assignments", "not_supplied", "Azure RBAC was not collected (--no-rbac)", PERMISSION_RULES
                     )
             finally:
-                pool.shutdown(wait=True, cancel_futures=True)
+                pool.shutdown(wait=True)
             await graph.group_members(data)
             return data
         finally:
@@ -313,7 +326,7 @@ class AzureLiveCollector(Collector):
         return urlparse(url).hostname in LOOPBACK
 
     def _arm(self, credential: Any, tenant: str) -> tuple[list[dict[str, Any]] | None, list[dict[str, Any]]]:
-        from azure.core.exceptions import HttpResponseError
+        from azure.core.exceptions import AzureError, HttpResponseError
         from azure.mgmt.authorization import AuthorizationManagementClient
 
         subscriptions = self.subscriptions or self._list_subscriptions(credential, tenant)
@@ -345,14 +358,14 @@ class AzureLiveCollector(Collector):
                     for rd in c.role_definitions.list(scope=f"/subscriptions/{sub}", filter="type eq 'CustomRole'")
                 ]
                 self._count("arm GET roleDefinitions (per subscription)")
-            except HttpResponseError as exc:
-                status = _status(exc.status_code)
+            except AzureError as exc:
+                code = getattr(exc, "status_code", None)
+                status = _status(code) if code else "error"
                 self.gaps.add(
                     f"role_assignments:subscription:{sub}",
                     status,
-                    f"role assignments of subscription {sub} could not be read ({exc.status_code} "
-                    f"{(exc.reason or '').strip()}: {str(exc.message or exc).splitlines()[0][:200]}); the scanner "
-                    "needs the Reader role on it",
+                    f"role assignments of subscription {sub} could not be read ({code or type(exc).__name__}: "
+                    f"{str(exc.message or exc).splitlines()[0][:200]}); the scanner needs the Reader role on it",
                     PERMISSION_RULES,
                 )
                 return
@@ -398,7 +411,7 @@ class AzureLiveCollector(Collector):
     def _list_subscriptions(self, credential: Any, tenant: str) -> list[str] | None:
         """Every subscription the credential can see in the tenant: one raw ARM GET (paged)."""
         from azure.core import PipelineClient
-        from azure.core.exceptions import HttpResponseError
+        from azure.core.exceptions import AzureError
         from azure.core.pipeline.policies import HeadersPolicy, RetryPolicy, UserAgentPolicy
         from azure.core.rest import HttpRequest
 
@@ -423,11 +436,13 @@ class AzureLiveCollector(Collector):
                     if str(sub.get("tenantId", tenant)).lower() == tenant and sub.get("state") != "Disabled":
                         found.append(str(sub["subscriptionId"]).lower())
                 url = body.get("nextLink")
-        except HttpResponseError as exc:
+        except AzureError as exc:
+            code = getattr(exc, "status_code", None)
             self.gaps.add(
                 "subscriptions",
-                _status(exc.status_code),
-                f"the subscriptions could not be listed ({exc.status_code}); pass --subscription to name them",
+                _status(code) if code else "error",
+                f"the subscriptions could not be listed ({code or type(exc).__name__}: "
+                f"{str(exc.message or exc).splitlines()[0][:200]}); pass --subscription to name them",
                 PERMISSION_RULES,
             )
             return None

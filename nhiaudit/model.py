@@ -465,7 +465,10 @@ def _check_header(data: Any, expected_kind: str, source: str) -> None:
 def load_json_file(path: Path) -> Any:
     """Read a JSON file, turning every failure into a one-line InputError naming the file."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+        # UTF-8, with or without a byte-order mark, or UTF-16 as Windows PowerShell 5 writes `az ... > file`
+        encoding = "utf-16" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+        text = raw.decode(encoding)
     except FileNotFoundError:
         raise InputError("file not found", source=path) from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -356,3 +356,19 @@ def test_the_export_script_writes_what_the_importer_reads(tmp_path):
         mine = sorted(json.dumps(i.model_dump(mode="json"), sort_keys=True) for i in getattr(scripted, name))
         theirs = sorted(json.dumps(i.model_dump(mode="json"), sort_keys=True) for i in getattr(original, name))
         assert mine == theirs, name
+
+
+def test_powershell_encodings_and_timestamps_without_zone(tmp_path):
+    """`az ... > file` in Windows PowerShell 5 writes UTF-16 with a byte-order mark; other tools add a
+    UTF-8 BOM; some exports print times without a zone (read as UTC)."""
+    folder = tmp_path / "export"
+    shutil.copytree(EXPORT, folder)
+    sps = (folder / "service-principals.json").read_text()
+    (folder / "service-principals.json").write_bytes(sps.encode("utf-16"))
+    apps = json.loads((folder / "applications.json").read_text())
+    for app in apps:
+        for cred in app["passwordCredentials"]:
+            cred["endDateTime"] = cred["endDateTime"].replace("Z", "")
+    (folder / "applications.json").write_bytes(b"\xef\xbb\xbf" + json.dumps(apps).encode())
+    again = analyze(collect(folder))
+    assert fired(again, "credential-long-lived") == {"etl-runner"}

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from nhiaudit.catalogs.azure import (
@@ -74,9 +74,10 @@ def parse_time(value: Any, where: str = "") -> datetime | None:
         raise InputError(f"{where}: expected a timestamp, got {type(value).__name__}")
     text = _OFFSET.sub(r"\g<1>0\2:\3", value.strip())
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise InputError(f"{where}: not a timestamp: {value!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _str(value: Any) -> str | None:

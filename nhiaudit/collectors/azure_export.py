@@ -226,12 +226,15 @@ def _context_kind(context: str) -> tuple[str | None, str | None]:
 
 
 def _unique(items: list[dict[str, Any]], key: str = "id") -> list[dict[str, Any]]:
+    """One object per id; the same object from several files (az output and Graph pages) is merged,
+    so that fields only one of them has (expanded owners, say) are kept."""
     seen: dict[str, dict[str, Any]] = {}
     anonymous = []
     for item in items:
         ident = item.get(key)
         if isinstance(ident, str):
-            seen.setdefault(ident.lower(), item)
+            first = seen.get(ident.lower())
+            seen[ident.lower()] = item if first is None else {**item, **first}
         else:
             anonymous.append(item)
     return [*seen.values(), *anonymous]

@@ -67,7 +67,13 @@ def _analyze(
         if unknown:
             raise NhiauditError(f"unknown rule id {unknown[0]!r}; 'nhiaudit rules' lists them")
         rules = [r for r in rules if r.meta.id in only_rules]
-    ctx = AnalysisContext(inventory=inventory, settings=settings, as_of=as_of, access=access)
+    ctx = AnalysisContext(
+        inventory=inventory,
+        settings=settings,
+        as_of=as_of,
+        access=access,
+        rules_run=frozenset(r.meta.id for r in rules),
+    )
 
     findings: list[Finding] = []
     for rule in rules:

@@ -236,6 +236,11 @@ class Usage(_Record):
     window_start: UtcDatetime | None = None
     window_end: UtcDatetime | None = None
     detail: str | None = None
+    unobservable: list[str] = Field(
+        default_factory=list,
+        description="Permissions inside target this source cannot see (Access Advisor never sees iam:PassRole): "
+        "never judged unused on this record's evidence.",
+    )
 
 
 class Trust(_Record):

@@ -24,6 +24,11 @@ class Settings:
     """A credential younger than this is not yet 'never used'."""
     credential_max_lifetime_days: int = 365
     """A user-managed credential valid for longer than this (creation to expiry) is long-lived."""
+    permission_unused_days: int = 90
+    """A granted service or action with no use for this long is unused (excess-privilege); identities younger
+    than this are not judged."""
+    excess_privilege_min_index: int = 25
+    """Report excess privilege when at least this share (0-100) of an identity's granted permissions is unused."""
     include_provider_owned: bool = False
     """Also run rules on provider-owned identities (service-linked roles, service agents)."""
     disabled_rules: list[str] = field(default_factory=list)

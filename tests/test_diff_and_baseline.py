@@ -41,7 +41,11 @@ def test_compare_finds_the_planted_changes(scans):
     _, old, new = scans
     diff = compare(old, new, "old.json", "new.json")
 
-    assert {_key(f) for f in diff.fixed} == {("admin-equivalent", ADMIN_ROLE, None)}
+    # removing the admin grant fixes both the admin finding and the excess privilege it carried
+    assert {_key(f) for f in diff.fixed} == {
+        ("admin-equivalent", ADMIN_ROLE, None),
+        ("excess-privilege", ADMIN_ROLE, None),
+    }
     added = {_key(f) for f in diff.added}
     assert ("credential-not-rotated", METRICS_USER, PLANTED_KEY) in added
     assert ("multiple-active-credentials", METRICS_USER, None) in added
@@ -95,8 +99,8 @@ def test_diff_command_json(scans):
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["kind"] == "nhiaudit.diff"
-    assert data["counts"]["fixed"] == 1
-    assert data["fixed"][0]["identity_id"] == ADMIN_ROLE
+    assert data["counts"]["fixed"] == 2
+    assert {f["identity_id"] for f in data["fixed"]} == {ADMIN_ROLE}
     assert PLANTED_KEY in {f["credential_id"] for f in data["new_findings"]}
     assert data["counts"]["new"] == len(data["new_findings"])
     assert data["counts"]["unchanged"] + data["counts"]["new"] == len(new.findings)
@@ -115,19 +119,22 @@ def test_diff_command_csv_markdown_table(scans):
     changes = {r["change"] for r in rows}
     assert {"new", "fixed", "unchanged", "severity_changed"} <= changes
     fixed = [r for r in rows if r["change"] == "fixed"]
-    assert [(r["rule_id"], r["identity"]) for r in fixed] == [("admin-equivalent", ADMIN_ROLE)]
+    assert sorted((r["rule_id"], r["identity"]) for r in fixed) == [
+        ("admin-equivalent", ADMIN_ROLE),
+        ("excess-privilege", ADMIN_ROLE),
+    ]
     planted = next(r for r in rows if r["credential"] == PLANTED_KEY)
     assert planted["change"] == "new" and planted["first_seen"] == "2026-11-10"
 
     markdown = run_cli(*args, "--format", "markdown")
     assert markdown.returncode == 0, markdown.stderr
     assert markdown.stdout.startswith("## nhiaudit diff: ")
-    assert "### Fixed (1)" in markdown.stdout and "ci-deploy-admin" in markdown.stdout
+    assert "### Fixed (2)" in markdown.stdout and "ci-deploy-admin" in markdown.stdout
     assert "severity changed (was medium)" in markdown.stdout
 
     table = run_cli(*args)
     assert table.returncode == 0, table.stderr
-    assert "1 fixed" in table.stdout and "Fixed (1)" in table.stdout and "HIGH (was medium)" in table.stdout
+    assert "2 fixed" in table.stdout and "Fixed (2)" in table.stdout and "HIGH (was medium)" in table.stdout
 
 
 def test_diff_fails_only_on_new_findings(scans):

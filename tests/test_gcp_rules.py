@@ -56,6 +56,8 @@ EXPECTED = {
     "gcp-default-sa-editor": {"410000000001-compute"},
     "gcp-project-level-impersonation": {"eve@acme-corp.com", "mallory@freelance.example"},
     "gcp-role-recommendation": {"staging-app"},
+    # the cross-cloud rule, fed by the policy insights' service-level usage
+    "excess-privilege": {"staging-app"},
 }
 
 

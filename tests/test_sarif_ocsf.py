@@ -98,7 +98,7 @@ def test_sarif_for_gcp_and_azure_suppressions_and_baseline(validator):
     with_baseline = sarif_log(apply_baseline(second_scan(), demo_findings(), "old.json"))
     _valid(validator, with_baseline)
     assert {r["baselineState"] for r in with_baseline["runs"][0]["results"]} == {"new", "unchanged", "updated"}
-    assert with_baseline["runs"][0]["properties"]["baseline"]["fixed"] == 1
+    assert with_baseline["runs"][0]["properties"]["baseline"]["fixed"] == 2  # admin-equivalent + excess-privilege
 
 
 def _assert_round_trip(sent: Any, parsed: Any, path: str = "") -> None:
@@ -159,5 +159,6 @@ def test_ocsf_suppressed_baseline_and_multicloud():
     events = ocsf_events(annotated)
     models = _validate_ocsf(events)
     closes = [m for m in models if m.activity_id == 3]
-    assert len(closes) == 1 and closes[0].status_id == 4  # the fixed admin finding closes
+    # the fixed admin findings close (admin-equivalent and excess-privilege of ci-deploy-admin)
+    assert len(closes) == 2 and all(c.status_id == 4 for c in closes)
     assert {m.activity_id for m in models} == {1, 2, 3}

@@ -60,11 +60,13 @@ USER_RULES = [
 
 
 def parse_time(value: Any, *, where: str = "") -> datetime | None:
-    """AWS timestamps from the CLI (ISO text) or boto3 (datetime); 'N/A'-style values are None."""
+    """AWS timestamps from the CLI (ISO text, epoch seconds) or boto3 (datetime); 'N/A'-style values are None."""
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
         return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)  # epoch seconds (JSON APIs, AWS CLI v1 output)
     if isinstance(value, str):
         text = value.strip()
         if text.lower() in ("n/a", "no_information", "not_supported", "none"):
@@ -140,8 +142,9 @@ class AuthzConverter:
     def add_policies(self, policies: Iterable[Any]) -> None:
         for n, pol in enumerate(policies):
             here = f"{self.where}: Policies[{n}]"
-            _require(pol, ("Arn", "PolicyName"), here)
+            _require(pol, ("Arn",), here)
             arn = pol["Arn"]
+            name = pol.get("PolicyName") or arn.rsplit("/", 1)[-1]  # the ARN ends with the name
             versions = pol.get("PolicyVersionList")
             if not versions:
                 self.out.warnings.append(f"managed policy {arn} has no PolicyVersionList in the export")
@@ -153,7 +156,7 @@ class AuthzConverter:
             doc = decode_document(default.get("Document"), where=f"{here} ({arn})")
             statements = parse_statements(doc, where=f"{self.where}: managed policy {arn}")
             aws_managed = ":iam::aws:policy/" in arn
-            self._managed_docs[arn] = (pol["PolicyName"], doc, aws_managed, statements)
+            self._managed_docs[arn] = (name, doc, aws_managed, statements)
 
     def _managed_grant(self, identity_id: str, attached: Any, kind: str, via: str | None, here: str) -> Grant:
         _require(attached, ("PolicyArn",), here)
@@ -378,12 +381,13 @@ class AuthzConverter:
             used = parse_time(row.get(f"{prefix}_last_used_date"), where=f"{where}.{prefix}_last_used_date")
             known = used_raw not in ("not_supported", "no_information", "")
             service = row.get(f"{prefix}_last_used_service")
+            key_id = (row.get(f"{prefix}_id") or "").strip()  # live scans add the AccessKeyId (never the secret)
             self.out.credentials.append(
                 Credential.fast(
-                    id=f"{identity.id}#{prefix}",
+                    id=key_id or f"{identity.id}#{prefix}",
                     identity_id=identity.id,
                     kind=CredentialKind.ACCESS_KEY,
-                    name=f"access key {slot}",
+                    name=f"access key {key_id or slot}",
                     status="active" if active else "inactive",
                     created=rotated,
                     last_used=used,

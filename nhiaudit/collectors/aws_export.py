@@ -1,5 +1,6 @@
 """Offline AWS import: authorization-details JSON (one document or several page files) and,
-optionally, the IAM credential report (CSV, or the JSON of ``aws iam get-credential-report``).
+optionally, the IAM credential report (CSV, or the JSON of ``aws iam get-credential-report``),
+IAM Access Advisor and IAM Access Analyzer exports (``aws_usage_files``).
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from nhiaudit.collectors.aws_authz import CREDENTIAL_REPORT_COLUMNS, USER_RULES, AuthzConverter
+from nhiaudit.collectors.aws_usage import advisor_targets, missing_advisor_gap
+from nhiaudit.collectors.aws_usage_files import read_access_advisor, read_access_analyzer
 from nhiaudit.collectors.interface import Collector
 from nhiaudit.errors import InputError, PolicyError
-from nhiaudit.model import CoverageGap, Inventory, Source, load_json_file, utcnow
+from nhiaudit.model import CoverageGap, Grant, Identity, Inventory, Source, Usage, load_json_file, utcnow
 from nhiaudit.perf import fewer_gc_pauses
 
 LIST_KEYS = ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies")
@@ -78,6 +81,12 @@ def read_credential_report(path: Path) -> dict[str, dict[str, str]]:
             text = base64.b64decode(content, validate=True).decode("utf-8-sig")
         except (binascii.Error, UnicodeDecodeError):
             raise InputError("credential report 'Content' is not base64-encoded CSV", source=path) from None
+    return parse_credential_report(text, source=path)
+
+
+def parse_credential_report(text: str, *, source: str | Path) -> dict[str, dict[str, str]]:
+    """Credential report CSV text -> rows keyed by user ARN (also used by the live collector)."""
+    path = source
     if not text.strip():
         raise InputError("credential report is empty", source=path)
     reader = csv.DictReader(io.StringIO(text))
@@ -112,11 +121,15 @@ class AwsExportCollector(Collector):
         *,
         snapshot_time: datetime | None = None,
         method: str = "offline",
+        access_advisor: list[Path] | None = None,
+        access_analyzer: list[Path] | None = None,
     ) -> None:
         self.authorization_files = authorization_files
         self.credential_report = credential_report
         self.snapshot_time = snapshot_time
         self.method = method
+        self.access_advisor = list(access_advisor or [])
+        self.access_analyzer = list(access_analyzer or [])
 
     def collect(self) -> Inventory:
         with fewer_gc_pauses():
@@ -142,6 +155,11 @@ class AwsExportCollector(Collector):
         out = converter.out
         accounts = sorted(out.accounts) or ["unknown"]
         coverage: list[CoverageGap] = []
+        usage = list(out.usage)
+        if self.access_advisor:
+            coverage.extend(self._advisor(out.identities, out.grants, usage, out.warnings, snapshot))
+        if self.access_analyzer:
+            usage.extend(self._analyzer(out.identities, out.warnings))
         for account in accounts:
             if report is None:
                 coverage.append(
@@ -157,19 +175,20 @@ class AwsExportCollector(Collector):
                         affects=USER_RULES,
                     )
                 )
-            coverage.append(
-                CoverageGap(
-                    provider="aws",
-                    scope=account,
-                    source="access_advisor",
-                    status="not_supplied",
-                    detail=(
-                        "offline exports carry no service-level usage (IAM Access Advisor / Access Analyzer); "
-                        "granted-versus-used analysis needs a live scan"
-                    ),
-                    affects=[],
+            if not self.access_advisor:
+                coverage.append(
+                    CoverageGap(
+                        provider="aws",
+                        scope=account,
+                        source="access_advisor",
+                        status="not_supplied",
+                        detail=(
+                            "no IAM Access Advisor data given (--access-advisor): service-level usage is unknown, "
+                            "so granted-versus-used analysis (excess-privilege) did not run; a live scan collects it"
+                        ),
+                        affects=["excess-privilege"],
+                    )
                 )
-            )
         if converter.roles_without_last_used:
             coverage.append(
                 CoverageGap(
@@ -202,6 +221,7 @@ class AwsExportCollector(Collector):
         inputs = [str(p) for p in self.authorization_files]
         if self.credential_report:
             inputs.append(str(self.credential_report))
+        inputs.extend(str(p) for p in [*self.access_advisor, *self.access_analyzer])
         return Inventory(
             snapshot_time=self.snapshot_time,
             sources=[
@@ -212,11 +232,43 @@ class AwsExportCollector(Collector):
             credentials=out.credentials,
             policies=out.policies,
             grants=out.grants,
-            usage=out.usage,
+            usage=usage,
             trusts=out.trusts,
             coverage=coverage,
             warnings=out.warnings,
         )
+
+    def _advisor(
+        self,
+        identities: list[Identity],
+        grants: list[Grant],
+        usage: list[Usage],
+        warnings: list[str],
+        snapshot: datetime,
+    ) -> list[CoverageGap]:
+        by_arn = read_access_advisor(self.access_advisor, snapshot=snapshot)
+        known = {i.id for i in identities}
+        for arn, records in by_arn.items():
+            if arn not in known:
+                warnings.append(f"Access Advisor data for {arn}, which is not in the authorization details: ignored")
+                continue
+            usage.extend(records)
+        gaps: list[CoverageGap] = []
+        targets = advisor_targets(identities, grants)
+        for scope in sorted({i.scope for i in targets}):
+            in_scope = [i for i in targets if i.scope == scope]
+            missing = [i for i in in_scope if i.id not in by_arn]
+            if missing:
+                gaps.append(missing_advisor_gap(scope, missing, len(in_scope), why="not in the --access-advisor input"))
+        return gaps
+
+    def _analyzer(self, identities: list[Identity], warnings: list[str]) -> list[Usage]:
+        records = read_access_analyzer(self.access_analyzer)
+        known = {i.id for i in identities}
+        unknown = sorted({r.identity_id for r in records if r.identity_id not in known})
+        for arn in unknown:
+            warnings.append(f"Access Analyzer finding for {arn}, which is not in the authorization details: ignored")
+        return [r for r in records if r.identity_id in known]
 
 
 def dump_details(details: dict[str, list[Any]]) -> str:

@@ -35,6 +35,8 @@ def _load_aws_export(source: dict[str, Any], root: Path, snapshot: datetime) -> 
         root / report if report else None,
         snapshot_time=snapshot,
         method="demo",
+        access_advisor=[root / p for p in source.get("access_advisor", [])],
+        access_analyzer=[root / p for p in source.get("access_analyzer", [])],
     ).collect()
 
 

@@ -307,6 +307,17 @@ class AwsAccess(EffectiveAccess):
     def level_counts(self) -> dict[str, int]:
         return self.catalog.level_counts(self.effective_any)
 
+    def service_counts(self) -> dict[str, int]:
+        mask = self.effective_any
+        counts: dict[str, int] = {}
+        for service, (start, end) in self.catalog.services.items():
+            if chunk := (mask >> start) & ((1 << (end - start)) - 1):
+                counts[service] = chunk.bit_count()
+        return counts
+
+    def permissions_in(self, service: str) -> list[str]:
+        return list(self.catalog.names(self.effective_any & self.catalog.service_mask(service)))
+
     # details ------------------------------------------------------------------------------
 
     def _grant_detail(self, permission: str, bit: int, name: str | None, partially_denied: int) -> PermissionGrant:

@@ -114,6 +114,31 @@ class EffectiveAccess(ABC):
     def level_counts(self) -> dict[str, int]:
         """Allowed permissions per access level (List, Read, Write, Permissions management, Tagging)."""
 
+    def service_of(self, permission: str) -> str:
+        """The service a permission belongs to, as usage evidence names it.
+
+        The default reads the three permission syntaxes: ``s3:GetObject`` -> ``s3`` (AWS),
+        ``Microsoft.Storage/storageAccounts/read`` -> ``microsoft.storage`` (Azure),
+        ``storage.objects.get`` -> ``storage`` (GCP). Engines may override it.
+        """
+        if ":" in permission:
+            return permission.split(":", 1)[0].lower()
+        if "/" in permission:
+            return permission.split("/", 1)[0].lower()
+        return permission.split(".", 1)[0].lower()
+
+    def service_counts(self) -> dict[str, int]:
+        """Allowed permissions per service (``service_of``); engines may override it with a faster count."""
+        counts: dict[str, int] = {}
+        for perm in self.permissions():
+            service = self.service_of(perm)
+            counts[service] = counts.get(service, 0) + 1
+        return counts
+
+    def permissions_in(self, service: str) -> list[str]:
+        """Allowed permissions of one service; engines may override it with a faster lookup."""
+        return [p for p in self.permissions() if self.service_of(p) == service]
+
     @property
     def empty(self) -> bool:
         return self.permission_count() == 0 and not self.unknown_permissions

@@ -76,6 +76,8 @@ class AnalysisContext:
     as_of: datetime
     access: dict[str, EffectiveAccess]
     warnings: list[str] = field(default_factory=list)
+    rules_run: frozenset[str] | None = None
+    """Ids of the rules this analysis runs (None = unknown), for rules that defer to another rule."""
 
     def __post_init__(self) -> None:
         self._credentials: dict[str, list[Credential]] = defaultdict(list)

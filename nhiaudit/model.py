@@ -136,6 +136,12 @@ class Identity(_Record):
     provider_owned: bool = Field(False, description="Managed by the cloud provider (service-linked role, ...).")
     human_signin: bool | None = Field(None, description="A human can sign in with it; None when unknown.")
     owners: list[str] = []
+    owners_known: bool = Field(
+        False,
+        description="True when the provider records owners for this identity and the collector read them: an "
+        "empty owners list then means 'no owner'. False where the provider has no owner concept (AWS roles, "
+        "GCP service accounts, managed identities) or the owners could not be read.",
+    )
     tags: dict[str, str] = {}
     path: str | None = None
     description: str | None = None
@@ -176,6 +182,11 @@ class Credential(_Record):
     status: Literal["active", "inactive", "expired"] = "active"
     created: UtcDatetime | None = None
     expires: UtcDatetime | None = None
+    expires_known: bool = Field(
+        False,
+        description="True when the provider records an expiry for this kind of credential: expires=None then "
+        "means it never expires. False where expiry does not apply (AWS access keys) or is unknown.",
+    )
     last_used: UtcDatetime | None = None
     last_used_service: str | None = None
     usage_known: bool = Field(False, description="True when last_used is evidence (None then means never used).")
@@ -483,7 +494,10 @@ def _check_header(data: Any, expected_kind: str, source: str) -> None:
 def load_json_file(path: Path) -> Any:
     """Read a JSON file, turning every failure into a one-line InputError naming the file."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+        # UTF-8, with or without a byte-order mark, or UTF-16 as Windows PowerShell 5 writes `az ... > file`
+        encoding = "utf-16" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+        text = raw.decode(encoding)
     except FileNotFoundError:
         raise InputError("file not found", source=path) from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -22,6 +22,8 @@ class Settings:
     """An identity with no recorded activity for this long is unused."""
     new_credential_grace_days: int = 7
     """A credential younger than this is not yet 'never used'."""
+    credential_max_lifetime_days: int = 365
+    """A user-managed credential valid for longer than this (creation to expiry) is long-lived."""
     permission_unused_days: int = 90
     """A granted service or action with no use for this long is unused (excess-privilege); identities younger
     than this are not judged."""

@@ -48,6 +48,7 @@ EXPECTED = {
     "admin-equivalent": {"410000000001-compute", "payments-batch", "fraud-model", "staging-app", "ci-bot"},
     "privilege-escalation": {"ci-bot", "staging-app"},
     "credential-not-rotated": {"api-server", "key-leaker"},
+    "credential-long-lived": {"api-server", "key-leaker"},  # user-managed keys valid until 9999-12-31
     "credential-never-used": {"key-leaker"},
     "credential-unused": {"key-leaker"},
     "multiple-active-credentials": {"key-leaker"},

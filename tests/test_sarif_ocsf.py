@@ -66,7 +66,7 @@ def test_demo_sarif_from_the_cli_is_valid(validator, tmp_path):
         account = run["logicalLocations"][identity["parentIndex"]]
         cloud = run["logicalLocations"][account["parentIndex"]]
         assert (cloud["name"], account["name"], identity["name"]) == (provider, scope, finding.identity_name)
-        assert account["properties"]["scope"] == {"aws": "account", "gcp": "project"}[provider]
+        assert account["properties"]["scope"] == {"aws": "account", "gcp": "project", "azure": "tenant"}[provider]
     expected_levels = {
         {"critical": "error", "high": "error", "medium": "warning"}.get(f.severity, "note") for f in doc.findings
     }

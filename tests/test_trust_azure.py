@@ -8,9 +8,8 @@ import pytest
 
 from nhiaudit.analyzer import analyze
 from nhiaudit.model import Inventory, Severity, load_inventory
-from nhiaudit.settings import Settings
 from tests.conftest import FIXTURES
-from tests.trust_support import FixedAccess, admin, by_identity, context, run
+from tests.trust_support import admin, by_identity, context, run
 
 INVENTORY = FIXTURES / "azure" / "trust" / "inventory.json"
 SISTER_TENANT = "2e4c6a8b-0d1f-4e3a-b5c7-d9e1f3a5b7c9"
@@ -44,43 +43,6 @@ def test_federated_credentials(inventory: Inventory) -> None:
     names = {f.identity_name for f in findings}
     assert "payments-mi" not in names and "terraform-apply" not in names
     assert ("infra-deploy", "production") not in found
-
-
-def test_foreign_app_needs_high_privilege(inventory: Inventory) -> None:
-    vendor, dash = oid("VendorSync"), oid("ReadOnlyDashboard")
-    access = {
-        vendor: admin("azure", vendor, "Owner"),
-        dash: FixedAccess(
-            provider="azure", identity_id=dash, granted=("Microsoft.Insights/*/read",), levels={"Read": 1}
-        ),
-    }
-    found = by_identity(
-        run(context(inventory, access=access), "azure-foreign-app-privileged"), "azure-foreign-app-privileged"
-    )
-    assert set(found) == {"VendorSync"}
-    assert found["VendorSync"].severity == Severity.CRITICAL
-    assert found["VendorSync"].evidence["owner_tenants"] == ["f3a9c1d2-5b6e-4a7f-8c9d-0e1f2a3b4c5d"]
-
-
-def test_foreign_app_with_permissions_management(inventory: Inventory) -> None:
-    dash = oid("ReadOnlyDashboard")
-    access = {
-        dash: FixedAccess(provider="azure", identity_id=dash, granted=("x",), levels={"Permissions management": 2})
-    }
-    found = by_identity(
-        run(context(inventory, access=access), "azure-foreign-app-privileged"), "azure-foreign-app-privileged"
-    )
-    assert found["ReadOnlyDashboard"].severity == Severity.HIGH
-    assert "2 permissions-management permissions" in found["ReadOnlyDashboard"].description
-
-
-def test_own_other_tenant_is_not_foreign(inventory: Inventory) -> None:
-    sister = oid("acme-emea-connector")
-    access = {sister: admin("azure", sister)}
-    rule = "azure-foreign-app-privileged"
-    assert by_identity(run(context(inventory, access=access), rule), rule).keys() == {"acme-emea-connector"}
-    settings = Settings(organization_accounts=[SISTER_TENANT])
-    assert not run(context(inventory, settings, access), rule)
 
 
 def test_owners_guests_or_disabled(inventory: Inventory) -> None:

@@ -110,7 +110,7 @@ def test_organization_membership() -> None:
     org = Organization.build(
         inventory, Settings(organization_accounts=["333333333333"], organization_domains=["Corp.Example"])
     )
-    assert org.listed
+    assert org.listed("aws") and org.listed("gcp")
     assert org.contains("111111111111") and org.contains("222222222222") and org.contains("333333333333")
     assert org.contains("42") and not org.contains("444444444444")
     assert org.domain_inside("acme.example") and org.domain_inside("eu.corp.example")

@@ -2,8 +2,10 @@
 
 AWS: DataDog/pathfinding.cloud (Apache-2.0, see data/aws/privesc-paths.NOTICE). GCP:
 RhinoSecurityLabs/GCP-IAM-Privilege-Escalation (BSD-3-Clause, see NOTICE), whose "methods"
-file is converted on load (``_gcp_methods``). Each path says which permissions, held
-together, let a principal gain more privilege than it has.
+file is converted on load (``_gcp_methods``). Azure: our own curated list
+(data/azure/privesc-paths.json). Each path says which permissions, held together, let a
+principal gain more privilege than it has. A path may carry its own ``reference`` URL;
+otherwise the provider's URL template is used.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ CATEGORY_RANK = {
 
 PATH_SOURCES = {
     "aws": ("data/aws/privesc-paths.json", "https://pathfinding.cloud/paths/{id}"),
+    "azure": ("data/azure/privesc-paths.json", "https://github.com/nhiaudit/nhiaudit/blob/main/docs/azure.md#{id}"),
     "gcp": ("data/gcp/privesc-methods.json", "https://github.com/RhinoSecurityLabs/GCP-IAM-Privilege-Escalation#{id}"),
 }
 """provider -> (package data file, reference URL template)."""
@@ -72,7 +75,7 @@ def load_paths(provider: str) -> tuple[PrivescPath, ...]:
             provider=provider,
             category=p.get("category", "unknown"),
             required=tuple(p["required"]),
-            reference=url.format(id=p["id"]),
+            reference=p.get("reference") or url.format(id=p["id"]),
         )
         for p in data["paths"]
     )

@@ -14,6 +14,7 @@ import typer
 
 from nhiaudit import __version__
 from nhiaudit.cli import aws as aws_cli
+from nhiaudit.cli import azure as azure_cli
 from nhiaudit.cli import ci as ci_cli
 from nhiaudit.cli import gcp as gcp_cli
 from nhiaudit.cli.common import (
@@ -56,6 +57,7 @@ collect_app = typer.Typer(
 app.add_typer(scan_app, name="scan")
 app.add_typer(collect_app, name="collect")
 aws_cli.register(scan_app, collect_app)
+azure_cli.register(scan_app, collect_app)
 gcp_cli.register(scan_app, collect_app)
 ci_cli.register(app)
 

@@ -145,6 +145,15 @@ IdentityUnusedOpt = Annotated[
         min=1,
     ),
 ]
+MaxLifetimeOpt = Annotated[
+    Optional[int],  # noqa: UP045
+    typer.Option(
+        "--credential-max-lifetime-days",
+        help="Longest allowed credential lifetime, creation to expiry, in days (default 365).",
+        rich_help_panel=ANALYSIS,
+        min=1,
+    ),
+]
 ProviderOwnedOpt = Annotated[
     bool,
     typer.Option(
@@ -170,6 +179,7 @@ class AnalysisOptions:
     rotation_days: int | None = None
     credential_unused_days: int | None = None
     identity_unused_days: int | None = None
+    credential_max_lifetime_days: int | None = None
     include_provider_owned: bool = False
     rules: list[str] | None = None
     disabled_rules: list[str] | None = None
@@ -183,6 +193,7 @@ class AnalysisOptions:
             rotation_days=self.rotation_days,
             credential_unused_days=self.credential_unused_days,
             identity_unused_days=self.identity_unused_days,
+            credential_max_lifetime_days=self.credential_max_lifetime_days,
             include_provider_owned=self.include_provider_owned or None,
             disabled_rules=disabled,
         )
@@ -220,6 +231,7 @@ ANALYSIS_PARAMS: list[tuple[str, Any, Any]] = [
     ("rotation_days", RotationOpt, None),
     ("credential_unused_days", CredUnusedOpt, None),
     ("identity_unused_days", IdentityUnusedOpt, None),
+    ("credential_max_lifetime_days", MaxLifetimeOpt, None),
     ("include_provider_owned", ProviderOwnedOpt, False),
     ("rule", RuleOpt, None),
     ("disable_rule", DisableRuleOpt, None),
@@ -252,6 +264,7 @@ def _analysis_from(values: dict[str, Any]) -> AnalysisOptions:
         rotation_days=values["rotation_days"],
         credential_unused_days=values["credential_unused_days"],
         identity_unused_days=values["identity_unused_days"],
+        credential_max_lifetime_days=values["credential_max_lifetime_days"],
         include_provider_owned=values["include_provider_owned"],
         rules=values["rule"],
         disabled_rules=values["disable_rule"],

@@ -20,6 +20,7 @@ from nhiaudit.model import Inventory
 
 LOADERS: dict[str, str] = {
     "aws-export": "nhiaudit.demo:_load_aws_export",
+    "azure-export": "nhiaudit.demo:_load_azure_export",
     "gcp-export": "nhiaudit.demo:_load_gcp_export",
 }
 """source type -> 'module:function(source, root, snapshot) -> Inventory'."""
@@ -38,6 +39,14 @@ def _load_aws_export(source: dict[str, Any], root: Path, snapshot: datetime) -> 
         access_advisor=[root / p for p in source.get("access_advisor", [])],
         access_analyzer=[root / p for p in source.get("access_analyzer", [])],
         organization_accounts=root / accounts if accounts else None,
+    ).collect()
+
+
+def _load_azure_export(source: dict[str, Any], root: Path, snapshot: datetime) -> Inventory:
+    from nhiaudit.collectors.azure_export import AzureExportCollector
+
+    return AzureExportCollector(
+        root / source["directory"], tenant=source.get("tenant"), snapshot_time=snapshot, method="demo"
     ).collect()
 
 

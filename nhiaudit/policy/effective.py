@@ -58,6 +58,9 @@ class AdminVerdict:
     conditional: bool = False
     """Only through conditional or resource-scoped grants: narrower, not absent."""
     conditions: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ()
+    """Where the identity is admin when that is narrower than, or differs from, its own scope
+    (Azure subscriptions and management groups, 'tenant'); empty = its whole account or project."""
 
     @property
     def account_wide(self) -> bool:

@@ -11,6 +11,7 @@ from nhiaudit.policy.effective import EffectiveAccess
 
 ENGINES: dict[str, str] = {
     "aws": "nhiaudit.policy.aws:AwsPolicyEngine",
+    "azure": "nhiaudit.policy.azure:AzurePolicyEngine",
     "gcp": "nhiaudit.policy.gcp:GcpPolicyEngine",
 }
 """provider -> 'module:Class', imported only when an inventory holds that provider."""

@@ -3,6 +3,7 @@ what could not be seen, and the findings themselves."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TextIO
 
 from rich import box
@@ -44,13 +45,17 @@ class TableReporter(Reporter):
         scan, summary = doc.scan, doc.summary
         ids = scan.identities
         scopes = sorted({f"{s.provider} {s.scope}" for s in scan.sources})
+        shown = ", ".join(scopes) or "none"
+        if len(shown) > 60:  # many or long scopes (Azure tenant ids): counts per provider keep one line
+            per = Counter(s.split(" ", 1)[0] for s in scopes)
+            shown = ", ".join(f"{n} {provider}" for provider, n in sorted(per.items()))
         methods = sorted({s.method for s in scan.sources})
         console.print(
             Text.assemble(
                 ("nhiaudit ", "bold"),
                 (f"{doc.tool_version}  ", "dim"),
                 (f"{summary.total} finding{'s' if summary.total != 1 else ''}", "bold"),
-                f" in {len(scopes)} scope{'s' if len(scopes) != 1 else ''} ({', '.join(scopes) or 'none'})",
+                f" in {len(scopes)} scope{'s' if len(scopes) != 1 else ''} ({shown})",
                 f" - {'/'.join(methods) or 'no'} data as of {scan.as_of:%Y-%m-%d %H:%M} UTC",
             )
         )

@@ -22,10 +22,14 @@ class AdminEquivalent(Rule):
             "or tenant. Effective permissions are computed after explicit denies and permissions "
             "boundaries, so an admin policy that is capped or cancelled is not reported; one granted "
             "through NotAction (allow everything except a few actions) is. 'Equivalent' means at least "
-            "90% of all catalog actions including every IAM permissions-management action, or (GCP) the "
-            "basic Editor role or the right to change a project's, folder's or organization's IAM policy: such "
-            "an identity can grant itself the rest. Administrator roles of single services (GCP *Admin roles, "
-            "CIS GCP 1.5) are reported as service-level admin with high instead of critical severity. An "
+            "90% of all catalog actions including every IAM permissions-management action (AWS); the basic "
+            "Editor role or the right to change a project's, folder's or organization's IAM policy (GCP); a "
+            "role that can write role assignments (Owner, User Access Administrator, ...) at subscription, "
+            "management-group or root scope, a tier-0 Microsoft Graph application permission "
+            "(RoleManagement.ReadWrite.Directory, AppRoleAssignment.ReadWrite.All, Application.ReadWrite.All, "
+            "...) or a tier-0 Entra role (Azure): such an identity can grant itself the rest. Administrator "
+            "roles of single services (GCP *Admin roles, CIS GCP 1.5) are reported as service-level admin "
+            "with high instead of critical severity. An "
             "identity that can become an admin-equivalent identity (assume its role, impersonate it, pass it to "
             "compute it controls, create its keys, own it) is admin-equivalent too: the finding shows the path, "
             "step by step. Paths that need a condition nhiaudit cannot evaluate are reported with high severity "
@@ -56,12 +60,15 @@ class AdminEquivalent(Rule):
                 continue
             verdict = access.admin
             policies = ", ".join(verdict.policies)
+            where = f" (admin at {', '.join(verdict.scopes)})" if verdict.scopes else ""
             if verdict.account_wide:
-                description = f"{describe(identity)} is admin-equivalent: it {verdict.reason}, granted by {policies}."
+                description = (
+                    f"{describe(identity)} is admin-equivalent{where}: it {verdict.reason}, granted by {policies}."
+                )
                 severity = self.meta.severity
             else:
                 description = (
-                    f"{describe(identity)} has service-level administrator rights: it {verdict.reason}, "
+                    f"{describe(identity)} has service-level administrator rights{where}: it {verdict.reason}, "
                     f"granted by {policies}."
                 )
                 severity = Severity.HIGH
@@ -83,6 +90,7 @@ class AdminEquivalent(Rule):
                     "policies": list(verdict.policies),
                     "conditional": verdict.conditional,
                     "conditions": list(verdict.conditions),
+                    "scopes": list(verdict.scopes),
                     "allowed_permissions": access.permission_count(),
                     "catalog_permissions": access.catalog_size(),
                     "notes": access.notes,

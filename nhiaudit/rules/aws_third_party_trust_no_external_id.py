@@ -66,7 +66,7 @@ class AwsThirdPartyTrustNoExternalId(Rule):
                 principals = sorted({t.principal for t in trusts})
                 severity, confidence = self.meta.severity, Confidence.HIGH
                 where = "outside the organization"
-                if not org.listed:
+                if not org.listed("aws"):
                     confidence = Confidence.MEDIUM
                     where = "outside the scanned accounts (the organization's accounts were not supplied)"
                 description = (
@@ -98,7 +98,7 @@ class AwsThirdPartyTrustNoExternalId(Rule):
                         "principals": principals,
                         "statements": [t.source for t in trusts],
                         "conditions": [t.conditions for t in trusts],
-                        "organization_known": org.listed,
+                        "organization_known": org.listed("aws"),
                         "admin_equivalent": admin_evidence(ctx, identity.id),
                     },
                 )

@@ -200,6 +200,8 @@ SOURCE_LABELS = {
     "aws.credential_report": "IAM credential report",
     "aws.access_advisor": "IAM Access Advisor",
     "aws.access_analyzer": "IAM Access Analyzer",
+    "azure.sp_signin_activity": "Entra service principal sign-in activity",
+    "azure.app_credential_signin_activity": "Entra app credential sign-in activity",
     "gcp.activity_analyzer": "GCP Activity Analyzer",
     "gcp.sa_insight": "GCP service-account insight",
     "gcp.policy_insight": "GCP IAM policy insight",

@@ -212,7 +212,7 @@ def _crossing(ctx: AnalysisContext, org: Organization, identity: Identity, trust
             what = f"service account of project {project}"
         if org.contains(project) or trust.internal is True:
             return f"{what}, another project of the organization", Severity.MEDIUM
-        if org.listed:
+        if org.listed("gcp"):
             return f"{what}, outside the organization", Severity.HIGH
         return f"{what}, outside the scanned projects (the organization's projects were not listed)", Severity.MEDIUM
     return None

@@ -127,8 +127,8 @@ class Organization:
     """Account / project / subscription / tenant ids (and GCP project numbers) inside."""
     scanned: set[str] = field(default_factory=set)
     domains: set[str] = field(default_factory=set)
-    listed: bool = False
-    """True when the organization's members were supplied (org scopes or config), not only scanned scopes."""
+    listed_for: set[str] = field(default_factory=set)
+    """Providers whose organization members were supplied (org scopes, or "*" for the config file's list)."""
     numbers: dict[str, str] = field(default_factory=dict)
     """GCP project number -> project id (from identities' ``project_number`` and scopes' ``number``)."""
 
@@ -145,8 +145,8 @@ class Organization:
         for scope in inventory.scopes:
             if scope.in_organization is False:
                 continue
-            if scope.in_organization:
-                org.listed = True
+            if scope.in_organization and scope.kind != "azure.tenant":
+                org.listed_for.add(scope.provider)
                 org.accounts.add(scope.id)
                 number = scope.attributes.get("number") or scope.attributes.get("project_number")
                 if number:
@@ -157,10 +157,14 @@ class Organization:
             for domain in scope.attributes.get("domains") or []:
                 org.domains.add(str(domain).lower())
         if settings.organization_accounts:
-            org.listed = True
+            org.listed_for.add("*")
             org.accounts |= set(settings.organization_accounts)
         org.domains |= {d.lower() for d in settings.organization_domains}
         return org
+
+    def listed(self, provider: str) -> bool:
+        """The organization's accounts / projects / subscriptions of this provider were supplied."""
+        return provider in self.listed_for or "*" in self.listed_for
 
     def project_id(self, value: str | None) -> str | None:
         """A GCP project id from an id or a project number (None when the number is unknown)."""
@@ -199,7 +203,7 @@ class Organization:
                 project = self.project_id(member.project)
                 if (project and project in self.accounts) or (member.project and member.project in self.accounts):
                     return True
-                return trust.internal if trust.internal is not None else (False if self.listed else None)
+                return trust.internal if trust.internal is not None else (False if self.listed("gcp") else None)
             if member.kind in ("principal", "principalSet"):
                 if member.project and member.project in self.accounts:
                     return True

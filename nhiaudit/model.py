@@ -259,6 +259,28 @@ class Trust(_Record):
     source: str | None = Field(None, description="Where the trust comes from (statement sid, binding).")
 
 
+class Scope(_Record):
+    """An account, project, subscription, tenant or organization the collector learned about.
+
+    Trust and environment analysis use it: its name, tags / labels and organization membership
+    say which environment a scope is in and whether a principal from it is inside the
+    organization. A scope need not have been scanned (``aws organizations list-accounts`` names
+    every account of the organization).
+    """
+
+    provider: str
+    id: str = Field(description="Account id, project id, subscription id, tenant id, organization id or domain.")
+    kind: str = Field(
+        description="aws.account | gcp.project | gcp.folder | gcp.organization | azure.subscription | "
+        "azure.tenant | azure.management_group"
+    )
+    name: str | None = Field(None, description="Account name, project name, subscription display name, domain.")
+    parent: str | None = Field(None, description="Organization, folder or management group it belongs to.")
+    tags: dict[str, str] = Field(default_factory=dict, description="Tags or labels of the scope.")
+    in_organization: bool | None = Field(None, description="Inside the scanned organization; None = unknown.")
+    attributes: dict[str, Any] = Field(default_factory=dict, description="Provider extras (project number, ...).")
+
+
 class CoverageGap(_Record):
     """Something the collector could not see: the report shows it, rules lower confidence."""
 
@@ -300,6 +322,7 @@ class Inventory(_Record):
     trusts: list[Trust] = []
     coverage: list[CoverageGap] = []
     warnings: list[str] = []
+    scopes: list[Scope] = Field([], description="Accounts, projects, tenants known by name (trust analysis).")
 
     def merge(self, other: Inventory) -> Inventory:
         """Combine two inventories (for example two accounts, or AWS and GCP)."""
@@ -318,6 +341,7 @@ class Inventory(_Record):
             trusts=[*self.trusts, *other.trusts],
             coverage=[*self.coverage, *other.coverage],
             warnings=[*self.warnings, *other.warnings],
+            scopes=[*self.scopes, *other.scopes],
         )
 
 

@@ -34,6 +34,10 @@ class Settings:
     disabled_rules: list[str] = field(default_factory=list)
     environments: dict[str, list[str]] = field(default_factory=dict)
     """Environment name -> patterns of account / project / subscription ids or names (trust analysis)."""
+    organization_accounts: list[str] = field(default_factory=list)
+    """Account, project, subscription and tenant ids inside the organization besides the scanned ones."""
+    organization_domains: list[str] = field(default_factory=list)
+    """E-mail / directory domains of the organization (GCP members, Azure guests)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -45,7 +49,13 @@ class Settings:
         return Settings(**data)
 
 
-_THRESHOLD_KEYS = {f.name for f in fields(Settings)} - {"disabled_rules", "environments"}
+_THRESHOLD_KEYS = {f.name for f in fields(Settings)} - {
+    "disabled_rules",
+    "environments",
+    "organization_accounts",
+    "organization_domains",
+}
+_ORGANIZATION_KEYS = {"accounts": "organization_accounts", "domains": "organization_domains"}
 
 
 def load_settings(path: Path | None) -> Settings:
@@ -57,6 +67,14 @@ def load_settings(path: Path | None) -> Settings:
 
     [rules]
     disable = ["multiple-active-credentials"]
+
+    [environments]
+    production = ["111122223333", "acme-prod-*"]
+    development = ["444455556666", "acme-dev-*"]
+
+    [organization]
+    accounts = ["555566667777"]
+    domains = ["example.com"]
     """
     if path is None:
         return Settings()
@@ -66,10 +84,11 @@ def load_settings(path: Path | None) -> Settings:
         raise InputError("config file not found", source=path) from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"malformed TOML: {exc}", source=path) from None
-    unknown_sections = set(data) - {"thresholds", "rules", "environments"}
+    unknown_sections = set(data) - {"thresholds", "rules", "environments", "organization"}
     if unknown_sections:
         raise InputError(
-            f"unknown section [{sorted(unknown_sections)[0]}] (expected thresholds, rules, environments)", source=path
+            f"unknown section [{sorted(unknown_sections)[0]}] (expected thresholds, rules, environments, organization)",
+            source=path,
         )
     values: dict[str, Any] = {}
     for key, value in data.get("thresholds", {}).items():
@@ -88,7 +107,18 @@ def load_settings(path: Path | None) -> Settings:
         raise InputError("[rules] disable must be a list of rule ids", source=path)
     values["disabled_rules"] = disable
     envs = data.get("environments", {})
-    if not all(isinstance(v, list) and all(isinstance(p, str) for p in v) for v in envs.values()):
+    if not isinstance(envs, dict) or not all(
+        isinstance(v, list) and all(isinstance(p, str) for p in v) for v in envs.values()
+    ):
         raise InputError("[environments] values must be lists of id or name patterns", source=path)
     values["environments"] = envs
+    organization = data.get("organization", {})
+    if not isinstance(organization, dict):
+        raise InputError("[organization] must be a table with accounts and domains", source=path)
+    for key, value in organization.items():
+        if key not in _ORGANIZATION_KEYS:
+            raise InputError(f"unknown key {key!r} in [organization] (expected accounts, domains)", source=path)
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise InputError(f"[organization] {key} must be a list of non-empty strings", source=path)
+        values[_ORGANIZATION_KEYS[key]] = [v.lower() if key == "domains" else v for v in value]
     return Settings(**values)

@@ -151,6 +151,11 @@ def test_organization_scan_aggregates_accounts_with_the_documented_permissions(o
     # trust from the management account into dev is internal to the organization
     ci_trust = next(t for t in inventory.trusts if t.identity_id.endswith(":role/ci"))
     assert ci_trust.internal is True
+    # every account of the organization is recorded by name, for trust and environment analysis
+    recorded = {s.id: s for s in inventory.scopes}
+    assert set(recorded) >= {MGMT, ids["dev"], ids["prod"]}
+    assert all(s.kind == "aws.account" and s.in_organization for s in recorded.values())
+    assert recorded[ids["dev"]].name
 
 
 def test_accounts_and_exclusions(org) -> None:

@@ -23,7 +23,10 @@ def names(doc, rule_id):
 
 def test_every_rule_fires_on_the_demo(demo_findings):
     fired = {f.rule_id for f in demo_findings.findings}
-    missing = [r.meta.id for r in all_rules() if r.meta.id not in fired]
+    # rules of a provider the demo has no data for yet (Azure until its collector lands) cannot fire
+    providers = {s.provider for s in demo_findings.scan.sources}
+    rules = [r for r in all_rules() if providers & set(r.meta.providers)]
+    missing = [r.meta.id for r in rules if r.meta.id not in fired]
     assert not missing, f"the demo does not exercise: {missing}"
 
 

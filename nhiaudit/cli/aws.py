@@ -41,6 +41,17 @@ CredReportOpt = Annotated[
         dir_okay=False,
     ),
 ]
+OrgAccountsOpt = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option(
+        "--org-accounts",
+        help="Output of 'aws organizations list-accounts': these accounts count as inside the organization "
+        "for trust rules, and their names and tags give environments (offline import; a live --org scan "
+        "lists them itself).",
+        rich_help_panel=INPUT,
+        dir_okay=False,
+    ),
+]
 AccessAdvisorOpt = Annotated[
     Optional[list[Path]],  # noqa: UP045
     typer.Option(
@@ -153,6 +164,7 @@ VerboseOpt = Annotated[
 AWS_PARAMS: list[tuple[str, Any, Any]] = [
     ("from_file", FromFileOpt, None),
     ("credential_report", CredReportOpt, None),
+    ("org_accounts", OrgAccountsOpt, None),
     ("access_advisor", AccessAdvisorOpt, None),
     ("access_analyzer", AccessAnalyzerOpt, None),
     ("profile", ProfileOpt, None),
@@ -176,6 +188,7 @@ AWS_PARAMS: list[tuple[str, Any, Any]] = [
 class AwsSourceOptions:
     from_file: list[Path] | None = None
     credential_report: Path | None = None
+    org_accounts: Path | None = None
     access_advisor: list[Path] | None = None
     access_analyzer: list[Path] | None = None
     profile: str | None = None
@@ -251,9 +264,11 @@ def collect_aws(source: AwsSourceOptions) -> Inventory:
             source.credential_report,
             access_advisor=source.access_advisor,
             access_analyzer=source.access_analyzer,
+            organization_accounts=source.org_accounts,
         ).collect()
     for given, option in (
         (source.credential_report, "--credential-report"),
+        (source.org_accounts, "--org-accounts"),
         (source.access_advisor, "--access-advisor"),
         (source.access_analyzer, "--access-analyzer"),
     ):

@@ -447,14 +447,38 @@ class AuthzConverter:
                         identity_id=role_arn,
                         principal_kind="any" if negated else kind,
                         principal=value,
-                        actions=list(st.actions),
+                        actions=_trust_actions(st.actions, st.not_action),
                         conditions=st.condition,
-                        condition_keys=[k.split(":", 1)[1] for k in st.condition_keys],
+                        condition_keys=_condition_keys(st.condition),
                         internal=internal,
                         source=st.sid or f"statement {n}",
                     )
                 )
         return trusts
+
+
+STS_TRUST_ACTIONS = (
+    "sts:AssumeRole",
+    "sts:AssumeRoleWithWebIdentity",
+    "sts:AssumeRoleWithSAML",
+    "sts:TagSession",
+    "sts:SetSourceIdentity",
+    "sts:SetContext",
+)
+
+
+def _condition_keys(condition: dict[str, Any]) -> list[str]:
+    """Condition keys without their operator (``token.actions.githubusercontent.com:sub``)."""
+    keys = (k for block in condition.values() if isinstance(block, Mapping) for k in block)
+    return list(dict.fromkeys(keys))
+
+
+def _trust_actions(actions: tuple[str, ...], not_action: bool) -> list[str]:
+    """The sts actions a trust statement allows; NotAction allows every one it does not list."""
+    if not not_action:
+        return list(actions)
+    patterns = [re.compile(re.escape(a.lower()).replace(r"\*", ".*").replace(r"\?", ".")) for a in actions]
+    return [a for a in STS_TRUST_ACTIONS if not any(p.fullmatch(a.lower()) for p in patterns)]
 
 
 def _principals(principal: Any) -> list[tuple[str, str]]:

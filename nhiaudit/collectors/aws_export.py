@@ -1,6 +1,7 @@
 """Offline AWS import: authorization-details JSON (one document or several page files) and,
 optionally, the IAM credential report (CSV, or the JSON of ``aws iam get-credential-report``),
-IAM Access Advisor and IAM Access Analyzer exports (``aws_usage_files``).
+IAM Access Advisor and IAM Access Analyzer exports (``aws_usage_files``), and the organization's
+accounts (the JSON of ``aws organizations list-accounts``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import binascii
 import csv
 import io
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from nhiaudit.collectors.aws_usage import advisor_targets, missing_advisor_gap
 from nhiaudit.collectors.aws_usage_files import read_access_advisor, read_access_analyzer
 from nhiaudit.collectors.interface import Collector
 from nhiaudit.errors import InputError, PolicyError
-from nhiaudit.model import CoverageGap, Grant, Identity, Inventory, Source, Usage, load_json_file, utcnow
+from nhiaudit.model import CoverageGap, Grant, Identity, Inventory, Scope, Source, Usage, load_json_file, utcnow
 from nhiaudit.perf import fewer_gc_pauses
 
 LIST_KEYS = ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies")
@@ -111,6 +113,47 @@ def parse_credential_report(text: str, *, source: str | Path) -> dict[str, dict[
     return rows
 
 
+ORG_ARN_RE = re.compile(r"^arn:aws[a-z-]*:organizations::\d{12}:account/(o-[a-z0-9]+)/\d{12}$")
+
+
+def read_organization_accounts(path: Path) -> list[Scope]:
+    """Accounts of the organization from ``aws organizations list-accounts`` (pages merged by the CLI).
+
+    Each account may also carry ``Tags`` (a list of ``{"Key", "Value"}``, as written by
+    ``aws organizations list-tags-for-resource``) for environment mapping.
+    """
+    data = load_json_file(path)
+    accounts = data.get("Accounts") if isinstance(data, dict) else None
+    if not isinstance(accounts, list):
+        raise InputError(
+            "not an 'aws organizations list-accounts' export: expected an object with an Accounts list", source=path
+        )
+    scopes: list[Scope] = []
+    for n, account in enumerate(accounts):
+        if not isinstance(account, dict) or not isinstance(account.get("Id"), str):
+            raise InputError(f"Accounts[{n}]: missing Id", source=path)
+        account_id = account["Id"]
+        if not re.fullmatch(r"\d{12}", account_id):
+            raise InputError(f"Accounts[{n}]: Id {account_id!r} is not a 12-digit account id", source=path)
+        tags = account.get("Tags") or []
+        if not isinstance(tags, list) or not all(isinstance(t, dict) and "Key" in t for t in tags):
+            raise InputError(f"Accounts[{n}]: Tags must be a list of {{Key, Value}} objects", source=path)
+        org = ORG_ARN_RE.match(str(account.get("Arn", "")))
+        scopes.append(
+            Scope(
+                provider="aws",
+                id=account_id,
+                kind="aws.account",
+                name=account.get("Name"),
+                parent=org.group(1) if org else None,
+                tags={str(t["Key"]): str(t.get("Value", "")) for t in tags},
+                in_organization=True,
+                attributes={"status": account["Status"]} if account.get("Status") else {},
+            )
+        )
+    return scopes
+
+
 class AwsExportCollector(Collector):
     provider = "aws"
 
@@ -123,9 +166,11 @@ class AwsExportCollector(Collector):
         method: str = "offline",
         access_advisor: list[Path] | None = None,
         access_analyzer: list[Path] | None = None,
+        organization_accounts: Path | None = None,
     ) -> None:
         self.authorization_files = authorization_files
         self.credential_report = credential_report
+        self.organization_accounts = organization_accounts
         self.snapshot_time = snapshot_time
         self.method = method
         self.access_advisor = list(access_advisor or [])
@@ -138,12 +183,14 @@ class AwsExportCollector(Collector):
     def _collect(self) -> Inventory:
         details = read_authorization_details(self.authorization_files)
         report = read_credential_report(self.credential_report) if self.credential_report else None
+        scopes = read_organization_accounts(self.organization_accounts) if self.organization_accounts else []
         where = ", ".join(p.name for p in self.authorization_files)
         snapshot = self.snapshot_time or utcnow()
         converter = AuthzConverter(
             where=where,
             snapshot=snapshot,
             report_where=self.credential_report.name if self.credential_report else "credential report",
+            org_accounts={s.id for s in scopes},
         )
         try:
             converter.add_policies(details["Policies"])
@@ -222,6 +269,8 @@ class AwsExportCollector(Collector):
         if self.credential_report:
             inputs.append(str(self.credential_report))
         inputs.extend(str(p) for p in [*self.access_advisor, *self.access_analyzer])
+        if self.organization_accounts:
+            inputs.append(str(self.organization_accounts))
         return Inventory(
             snapshot_time=self.snapshot_time,
             sources=[
@@ -236,6 +285,7 @@ class AwsExportCollector(Collector):
             trusts=out.trusts,
             coverage=coverage,
             warnings=out.warnings,
+            scopes=scopes,
         )
 
     def _advisor(

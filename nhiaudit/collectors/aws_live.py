@@ -29,7 +29,7 @@ from nhiaudit.collectors.aws_usage_live import AnalyzerRef, find_unused_access_a
 from nhiaudit.collectors.interface import Collector
 from nhiaudit.collectors.progress import CollectionProgress
 from nhiaudit.errors import CollectionError, NhiauditError
-from nhiaudit.model import CoverageGap, Inventory, Source, utcnow
+from nhiaudit.model import CoverageGap, Inventory, Scope, Source, utcnow
 
 
 @dataclass
@@ -238,6 +238,11 @@ class AwsLiveCollector(Collector):
             inventory = inventory.merge(outcome.inventory)
         inventory.coverage.extend(o.gap for o in failed if o.gap)
         inventory.warnings.extend(plan.skipped)
+        if plan.names:  # organization mode: every account of the organization, by name (trust analysis)
+            inventory.scopes.extend(
+                Scope(provider="aws", id=acct, kind="aws.account", name=name or None, in_organization=True)
+                for acct, name in sorted(plan.names.items())
+            )
         retries = sum(o.log.retries for o in self.outcomes) + self.control.retries
         if retries:
             inventory.warnings.append(f"{retries} AWS requests were throttled or failed transiently and were retried")

@@ -45,6 +45,8 @@ class ScanPlan:
     """Every account id of the organization (trust analysis treats them as internal)."""
     skipped: list[str] = field(default_factory=list)
     """Why accounts were left out (suspended, excluded), for the inventory's warnings."""
+    names: dict[str, str] = field(default_factory=dict)
+    """Account id -> name, from AWS Organizations (trust analysis reads environments from names)."""
 
 
 def parse_accounts(values: list[str] | None, option: str) -> list[str]:
@@ -143,4 +145,6 @@ def plan_scan(
         )
         for acct in wanted
     ]
-    return ScanPlan(targets=targets, org_accounts=org_ids or set(wanted) | {caller.account}, skipped=skipped)
+    return ScanPlan(
+        targets=targets, org_accounts=org_ids or set(wanted) | {caller.account}, skipped=skipped, names=names
+    )

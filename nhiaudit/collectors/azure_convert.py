@@ -49,6 +49,7 @@ from nhiaudit.model import (
     Grant,
     Identity,
     Policy,
+    Scope,
     Trust,
     Usage,
 )
@@ -874,3 +875,20 @@ def _flatten_arm(raw: dict[str, Any]) -> dict[str, Any]:
 def _normalize_scope(scope: str) -> str:
     """ARM scopes as ARM writes them, without a trailing slash (except the root '/')."""
     return scope if scope == "/" else scope.rstrip("/")
+
+
+def tenant_scopes(data: AzureData) -> list[Scope]:
+    """The tenant and its subscriptions by name, for trust and environment analysis (docs/trust.md)."""
+    scopes = [Scope(provider="azure", id=data.tenant_id, kind="azure.tenant", in_organization=True)]
+    scopes.extend(
+        Scope(
+            provider="azure",
+            id=sub,
+            kind="azure.subscription",
+            name=name or None,
+            parent=data.tenant_id,
+            in_organization=True,
+        )
+        for sub, name in sorted(data.subscriptions.items())
+    )
+    return scopes

@@ -31,6 +31,7 @@ from nhiaudit.collectors.azure_convert import (
     AzureConverter,
     AzureData,
     infer_tenant,
+    tenant_scopes,
 )
 from nhiaudit.collectors.interface import Collector
 from nhiaudit.errors import InputError
@@ -413,4 +414,5 @@ class AzureExportCollector(Collector):
             trusts=converted.trusts,
             coverage=[*offline_gaps(data, files), *converted.coverage],
             warnings=[*files.warnings, *converted.warnings],
+            scopes=tenant_scopes(data),
         )

@@ -32,7 +32,13 @@ from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from nhiaudit.catalogs.azure import is_guid, load_azure_catalog, role_guid
-from nhiaudit.collectors.azure_convert import PERMISSION_RULES, USAGE_RULES, AzureConverter, AzureData
+from nhiaudit.collectors.azure_convert import (
+    PERMISSION_RULES,
+    USAGE_RULES,
+    AzureConverter,
+    AzureData,
+    tenant_scopes,
+)
 from nhiaudit.collectors.interface import Collector
 from nhiaudit.errors import CollectionError
 from nhiaudit.model import CoverageGap, Inventory, Source, utcnow
@@ -269,6 +275,7 @@ class AzureLiveCollector(Collector):
             usage=converted.usage,
             trusts=converted.trusts,
             coverage=[*self.gaps.gaps, *converted.coverage],
+            scopes=tenant_scopes(data),
             warnings=[*self.warnings, *converted.warnings],
         )
 

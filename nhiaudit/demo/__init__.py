@@ -30,6 +30,7 @@ def _load_aws_export(source: dict[str, Any], root: Path, snapshot: datetime) -> 
     from nhiaudit.collectors.aws_export import AwsExportCollector
 
     report = source.get("credential_report")
+    accounts = source.get("organization_accounts")
     return AwsExportCollector(
         [root / p for p in source["authorization_details"]],
         root / report if report else None,
@@ -37,6 +38,7 @@ def _load_aws_export(source: dict[str, Any], root: Path, snapshot: datetime) -> 
         method="demo",
         access_advisor=[root / p for p in source.get("access_advisor", [])],
         access_analyzer=[root / p for p in source.get("access_analyzer", [])],
+        organization_accounts=root / accounts if accounts else None,
     ).collect()
 
 

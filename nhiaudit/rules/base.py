@@ -36,6 +36,7 @@ KIND_LABELS = {
     "azure.service_principal": "Service principal",
     "azure.managed_identity": "Managed identity",
     "azure.application": "App registration",
+    "gcp.workload_identity_provider": "Workload identity provider",
 }
 
 
@@ -78,6 +79,8 @@ class AnalysisContext:
     warnings: list[str] = field(default_factory=list)
     rules_run: frozenset[str] | None = None
     """Ids of the rules this analysis runs (None = unknown), for rules that defer to another rule."""
+    memo: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Derived structures several rules share (the trust graph, environments), built once per analysis."""
 
     def __post_init__(self) -> None:
         self._credentials: dict[str, list[Credential]] = defaultdict(list)

@@ -8,6 +8,7 @@ from nhiaudit.catalogs.azure import GRAPH, RoleDefinition, load_azure_catalog
 from nhiaudit.model import Finding, Severity
 from nhiaudit.policy.azure import AzureAccess
 from nhiaudit.rules.base import AnalysisContext, Rule, RuleMeta, describe
+from nhiaudit.trust.context import admin_paths, organization, path_evidence, path_text
 
 
 class ThirdPartyPrivilegedApp(Rule):
@@ -23,7 +24,9 @@ class ThirdPartyPrivilegedApp(Rule):
             "high-privilege Microsoft Graph application permission (Microsoft's privilege level 4, mail, files, "
             "directory writes), the same consented as delegated permissions for all users, or an Azure role "
             "that can change resources at subscription or management-group scope. Critical when the app is "
-            "admin-equivalent or holds a tier-0 permission."
+            "admin-equivalent (itself, or because it can become an admin-equivalent identity, e.g. as owner of an "
+            "administrator's application) or holds a tier-0 permission. Applications owned by one of your own "
+            "tenants, listed under [organization] accounts in the config file, are not third parties."
         ),
         remediation=(
             "Confirm with the vendor and the business owner which permissions the integration really needs; "
@@ -40,8 +43,14 @@ class ThirdPartyPrivilegedApp(Rule):
 
     def check(self, ctx: AnalysisContext) -> Iterator[Finding]:
         catalog = None
+        org = organization(ctx)
+        paths = admin_paths(ctx)
         for identity in ctx.nhis(["azure"]):
-            foreign = [t for t in ctx.trusts(identity.id) if t.principal_kind == "azure_tenant" and t.internal is False]
+            foreign = [
+                t
+                for t in ctx.trusts(identity.id)
+                if t.principal_kind == "azure_tenant" and t.internal is False and not org.trust_inside(t)
+            ]
             access = ctx.access.get(identity.id)
             if not foreign or not isinstance(access, AzureAccess):
                 continue
@@ -52,6 +61,9 @@ class ThirdPartyPrivilegedApp(Rule):
             if access.admin is not None:
                 reasons.append({"grant": ", ".join(access.admin.policies), "why": f"it {access.admin.reason}"})
                 covered.update(access.admin.policies)
+            path = paths.get(identity.id)
+            if path is not None:  # it can become an admin-equivalent identity (owner of an admin app, ...)
+                reasons.append({"grant": path.hops[0].kind, "why": f"it {path_text(ctx, path)}"})
             for name in access.held("graph"):
                 privilege = catalog.graph_privilege(name.removeprefix(GRAPH))
                 grant = access.allows(name)
@@ -73,7 +85,9 @@ class ThirdPartyPrivilegedApp(Rule):
                     reasons.append({"grant": a.label, "why": "it can change resources across that scope"})
             if not reasons:
                 continue
-            severity = Severity.CRITICAL if access.admin is not None or tier0 else self.meta.severity
+            severity = (
+                Severity.CRITICAL if access.admin is not None or tier0 or path is not None else self.meta.severity
+            )
             owner = foreign[0]
             publisher = owner.conditions.get("publisher")
             by = f"tenant {owner.principal}" + (f" (publisher {publisher})" if publisher else "")
@@ -94,6 +108,7 @@ class ThirdPartyPrivilegedApp(Rule):
                     "app_id": identity.attributes.get("app_id"),
                     "high_privileges": reasons,
                     "admin_equivalent": access.admin is not None,
+                    "admin_path": path_evidence(ctx, path) if path is not None else None,
                 },
             )
 

@@ -346,12 +346,15 @@ class ResourceIndex:
     def __init__(self, action: str, sources: list[Identity], access: Mapping[str, AwsAccess]) -> None:
         self.exact: dict[str, list[Identity]] = defaultdict(list)
         self.broad: list[Identity] = []
+        indexes: dict[int, int | None] = {}  # one catalog in practice
         for source in sources:
             acc = access.get(source.id)
-            if acc is None or not acc.allows_all([action]):
+            if acc is None:
                 continue
-            idx = acc.catalog.index_of(action)
-            if idx is None:
+            if id(acc.catalog) not in indexes:
+                indexes[id(acc.catalog)] = acc.catalog.index_of(action)
+            idx = indexes[id(acc.catalog)]
+            if idx is None or not (acc.effective_any >> idx) & 1:
                 continue
             exact: set[str] = set()
             broad = False

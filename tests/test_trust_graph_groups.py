@@ -26,6 +26,7 @@ from nhiaudit.trust.aws_grants import (
     DEPENDS,
     LITERAL,
     NEVER,
+    ActionBits,
     ClassGrants,
     arn_class,
     pattern_reach,
@@ -337,7 +338,7 @@ def test_class_grant_agrees_with_resource_grant() -> None:
         caller = inventory.identities[0]
         access = ctx.access[caller.id]
         assert isinstance(access, AwsAccess)
-        grants = ClassGrants({caller.id: access})
+        grants = ClassGrants({caller.id: access}, ActionBits(["iam:PassRole", "sts:AssumeRole"]))
         for action, context_ in (
             ("iam:PassRole", {"iam:passedtoservice": "lambda.amazonaws.com"}),
             ("sts:AssumeRole", {}),

@@ -28,12 +28,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from nhiaudit.catalogs.privesc import load_paths
 from nhiaudit.model import Identity, Trust
 from nhiaudit.trust.aws_conditions import ConditionTest, condition_tests, like_match
 from nhiaudit.trust.aws_grants import (
+    ActionBits,
     ClassGrants,
     ResourceGrant,
     ResourceIndex,
@@ -41,6 +43,7 @@ from nhiaudit.trust.aws_grants import (
     explicitly_denied,
     negated_hit,
     resource_grant,
+    resource_indexes,
 )
 from nhiaudit.trust.graph import Edge, EdgeGroup, Member, TargetSet
 from nhiaudit.trust.principals import aws_account_of
@@ -127,9 +130,8 @@ def _fan_out(
     members = target_set.tset.members
     found = grants.get(source, action, members, target_set.prefix, context)
     singles = target_set.tset.ordered(t for t in found.exceptions if t != source.id)
-    access = grants.access[source.id]
     for target in singles:
-        grant = resource_grant(access, action, target, source, context)
+        grant = grants.resource_grant(source, action, target, context)
         if grant is not None:
             yield template(grant, frozenset()).edge_to(target)
     if found.grant is not None:
@@ -142,8 +144,13 @@ def aws_edges(ctx: AnalysisContext) -> Iterator[Edge | EdgeGroup]:
     identities = [i for i in ctx.inventory.identities if i.provider == "aws"]
     by_id = {i.id: i for i in identities}
     by_name: dict[tuple[str, str, str], Identity] = {}
-    for identity in identities:
-        by_name[(identity.scope, identity.kind, identity.name)] = identity
+
+    def named(key: tuple[str, str, str]) -> Identity | None:
+        """(account, kind, name) -> identity; built on first use (only trusts naming a principal need it)."""
+        if not by_name:
+            by_name.update(((i.scope, i.kind, i.name), i) for i in identities)
+        return by_name.get(key)
+
     # sources only: admin-equivalent identities get no outgoing edges (see graph.py)
     access: dict[str, AwsAccess] = {
         i.id: a
@@ -151,10 +158,12 @@ def aws_edges(ctx: AnalysisContext) -> Iterator[Edge | EdgeGroup]:
         if isinstance(a := ctx.access.get(i.id), AwsAccess) and (a.admin is None or not a.admin.account_wide)
     }
     sources = [i for i in identities if i.id in access and not i.provider_owned]
-    grants = ClassGrants(access)
+    bits = ActionBits(["sts:AssumeRole", "iam:PassRole", *(a[0] for a in PRINCIPAL_ACTIONS)])
+    grants = ClassGrants(access, bits)
+    indexes = resource_indexes(bits, sources, access)
 
     roles = [i for i in identities if i.kind == "aws.role"]
-    assumers = ResourceIndex("sts:AssumeRole", sources, access)
+    assumers = indexes["sts:AssumeRole"]
     service_sets: dict[str, dict[str | None, _AwsSet]] = defaultdict(dict)
     assume_sets: dict[tuple[object, ...], _AwsSet] = {}
     for role in roles:
@@ -170,7 +179,7 @@ def aws_edges(ctx: AnalysisContext) -> Iterator[Edge | EdgeGroup]:
                     found = service_sets[principal][prefix] = _AwsSet(tset, prefix)
                 found.tset.add(role.id)
             elif trust.principal_kind in ("role", "user"):
-                yield from _named_assume_edges(role, trust, by_id, by_name, access)
+                yield from _named_assume_edges(role, trust, by_id, named, access)
             elif trust.principal_kind in ("account", "any"):
                 yield from _exact_assume_edges(role, trust, assumers, access)
                 _add_to_assume_set(assume_sets, role, trust, prefix)
@@ -192,26 +201,36 @@ def aws_edges(ctx: AnalysisContext) -> Iterator[Edge | EdgeGroup]:
             yield from _fan_out(grants, source, "sts:AssumeRole", target_set, template)
 
     # passing a role to a service the caller can launch
-    passers = ResourceIndex("iam:PassRole", sources, access)
-    for path in load_paths("aws"):
-        if path.category != "new-passrole" or "iam:PassRole" not in path.required:
-            continue
-        service = next((p.split(":")[0] for p in path.required if p != "iam:PassRole"), None)
-        others = [p for p in path.required if p != "iam:PassRole"]
-        for principal in PASSROLE_SERVICES.get(service or "", ()):
-            context = {"iam:passedtoservice": principal}
-            for target_set in service_sets.get(principal, {}).values():
-                template_for = _passrole_template(path.id, path.required, principal, others, target_set)
-                for role_id in target_set.tset.members:
-                    for source in passers.exact.get(role_id, ()):
-                        if not access[source.id].allows_all(others):
-                            continue
+    passers = indexes["iam:PassRole"]
+    plans = [
+        (path, principal, [p for p in path.required if p != "iam:PassRole"])
+        for path in load_paths("aws")
+        if path.category == "new-passrole" and "iam:PassRole" in path.required
+        for principal in PASSROLE_SERVICES.get(
+            next((p.split(":")[0] for p in path.required if p != "iam:PassRole"), ""), ()
+        )
+        if principal in service_sets
+    ]
+    others_groups = tuple(tuple(others) for _, _, others in plans)
+    for path, principal, others in plans:  # callers naming exact role ARNs
+        context = {"iam:passedtoservice": principal}
+        for target_set in service_sets[principal].values():
+            for role_id in target_set.tset.ordered(r for r in passers.exact if r in target_set.tset.members):
+                for source in passers.exact[role_id]:
+                    if access[source.id].allows_all(others):
                         grant = resource_grant(access[source.id], "iam:PassRole", role_id, source, context)
                         if grant is not None:
-                            yield template_for(source)(grant, frozenset()).edge_to(role_id)
-                for source in passers.broad:
-                    if access[source.id].allows_all(others):
-                        yield from _fan_out(grants, source, "iam:PassRole", target_set, template_for(source), context)
+                            template = _passrole_template(path.id, path.required, principal, others, target_set)
+                            yield template(source)(grant, frozenset()).edge_to(role_id)
+    for source in passers.broad:  # callers with patterns: one group per path and target set
+        held = access[source.id].allows_each(others_groups) if plans else []
+        for (path, principal, others), ok in zip(plans, held, strict=True):
+            if not ok:
+                continue
+            context = {"iam:passedtoservice": principal}
+            for target_set in service_sets[principal].values():
+                template = _passrole_template(path.id, path.required, principal, others, target_set)
+                yield from _fan_out(grants, source, "iam:PassRole", target_set, template(source), context)
 
     # credentials of IAM users, trust policies of roles (same account only)
     principal_sets: dict[str, dict[tuple[str, str | None], _AwsSet]] = defaultdict(dict)
@@ -226,12 +245,12 @@ def aws_edges(ctx: AnalysisContext) -> Iterator[Edge | EdgeGroup]:
             found = principal_sets[target.kind][(target.scope, prefix)] = _AwsSet(tset, prefix)
         found.tset.add(target.id)
     for action, kind, edge_kind, how in PRINCIPAL_ACTIONS:
-        index = ResourceIndex(action, sources, access)
+        index = indexes[action]
         if not index:
             continue
         for (scope, _), target_set in principal_sets.get(kind, {}).items():
-            for target_id in target_set.tset.members:
-                for source in index.exact.get(target_id, ()):
+            for target_id in target_set.tset.ordered(t for t in index.exact if t in target_set.tset.members):
+                for source in index.exact[target_id]:
                     if source.id == target_id or source.scope != scope:
                         continue
                     grant = resource_grant(access[source.id], action, target_id, source)
@@ -340,17 +359,18 @@ def _exact_assume_edges(
         candidates = [s for s in assumers.exact.get(role.id, ()) if s.scope == account]
     else:
         candidates = list(assumers.exact.get(role.id, ()))
-    yield from _assume_edges(role, trust, candidates, False, access)
+    if candidates:
+        yield from _assume_edges(role, trust, candidates, False, access)
 
 
 def _named_assume_edges(
     role: Identity,
     trust: Trust,
     by_id: dict[str, Identity],
-    by_name: dict[tuple[str, str, str], Identity],
+    named: Callable[[tuple[str, str, str]], Identity | None],
     access: Mapping[str, AwsAccess],
 ) -> Iterator[Edge]:
-    source = by_id.get(trust.principal) or _by_arn_name(trust.principal, by_name)
+    source = by_id.get(trust.principal) or _by_arn_name(trust.principal, named)
     if source is not None:
         yield from _assume_edges(role, trust, [source], True, access)
 
@@ -398,14 +418,19 @@ def _assume_edges(
 
 def _plain_assume(trust: Trust) -> bool:
     """sts:AssumeRole (not only the web identity / SAML variants) is granted."""
-    return any(like_match(action.lower(), "sts:assumerole") for action in trust.actions)
+    return _grants_plain_assume(tuple(trust.actions))
 
 
-def _by_arn_name(arn: str, by_name: dict[tuple[str, str, str], Identity]) -> Identity | None:
+@lru_cache(maxsize=1024)
+def _grants_plain_assume(actions: tuple[str, ...]) -> bool:
+    return any(like_match(action.lower(), "sts:assumerole") for action in actions)
+
+
+def _by_arn_name(arn: str, named: Callable[[tuple[str, str, str]], Identity | None]) -> Identity | None:
     account = aws_account_of(arn)
     if account is None:
         return None
     resource = arn.split(":", 5)[-1]
     kind = "aws.role" if resource.startswith(("role/", "assumed-role/")) else "aws.user"
     name = resource.split("/")[-1] if not resource.startswith("assumed-role/") else resource.split("/")[1]
-    return by_name.get((account, kind, name))
+    return named((account, kind, name))

@@ -160,38 +160,54 @@ def negated_hit(test: ConditionTest, value: str) -> bool:
     return positive.matches(value)
 
 
+Relevant = list[tuple[str, "CompiledStatement", bool]]
+"""(policy label, statement, from the permissions boundary) of the statements naming one action."""
+
+
+def relevant_statements(access: AwsAccess, idx: int) -> Relevant:
+    """The statements (attached policies in order, then the boundary) whose actions include ``idx``."""
+    out: Relevant = []
+    for ap in access.attached:
+        for cs in ap.compiled.statements:
+            if (cs.mask >> idx) & 1:
+                out.append((ap.label, cs, False))
+    if access.boundary is not None:
+        for cs in access.boundary.compiled.statements:
+            if (cs.mask >> idx) & 1:
+                out.append((access.boundary.label, cs, True))
+    return out
+
+
 def _evaluate(
-    access: AwsAccess,
-    idx: int,
+    relevant: Relevant,
+    has_boundary: bool,
     context: Mapping[str, str] | None,
     hits: Callable[[CompiledStatement], bool],
 ) -> ResourceGrant | None:
-    """The grant of the action numbered ``idx`` where ``hits(statement)`` says a statement's
-    resources match (denies and boundary applied)."""
+    """The grant of one action where ``hits(statement)`` says a statement's resources match
+    (denies and boundary applied)."""
     known = dict(context or {})
 
-    def matching(policies: list[AttachedPolicy], effect: str) -> list[tuple[str, bool, list[str]]]:
+    def matching(effect: str, attached: bool, boundary: bool) -> list[tuple[str, bool, list[str]]]:
         out = []
-        for ap in policies:
-            for cs in ap.compiled.statements:
-                if cs.statement.effect != effect or not (cs.mask >> idx) & 1:
-                    continue
-                if not hits(cs):
-                    continue
-                possible, unknown = _conditions(cs, known)
-                if possible:
-                    out.append((ap.label, bool(unknown), unknown))
+        for label, cs, in_boundary in relevant:
+            if cs.statement.effect != effect or not (boundary if in_boundary else attached):
+                continue
+            if not hits(cs):
+                continue
+            possible, unknown = _conditions(cs, known)
+            if possible:
+                out.append((label, bool(unknown), unknown))
         return out
 
-    allows = matching(access.attached, "Allow")
+    allows = matching("Allow", True, False)
     if not allows:
         return None
-    boundary = [access.boundary] if access.boundary is not None else []
-    denies = matching(access.attached + boundary, "Deny")
+    denies = matching("Deny", True, True)
     if any(not conditional for _, conditional, _ in denies):
         return None
-    if boundary:
-        capped = matching(boundary, "Allow")
+    if has_boundary:
+        capped = matching("Allow", False, True)
         if not capped:
             return None
         if all(conditional for _, conditional, _ in capped):
@@ -218,12 +234,18 @@ def resource_grant(
     arn: str,
     source: Identity,
     context: Mapping[str, str] | None = None,
+    relevant: Relevant | None = None,
 ) -> ResourceGrant | None:
-    """Whether ``access`` allows ``action`` on the resource ``arn`` (denies and boundary applied)."""
-    idx = _action_index(access, action)
-    if idx is None:
-        return None
-    return _evaluate(access, idx, context, lambda cs: _resource_matches(cs, arn, source))
+    """Whether ``access`` allows ``action`` on the resource ``arn`` (denies and boundary applied).
+
+    ``relevant``: the statements naming the action (``relevant_statements``), when the caller
+    keeps them; the action must then be in the identity's effective permissions."""
+    if relevant is None:
+        idx = _action_index(access, action)
+        if idx is None:
+            return None
+        relevant = relevant_statements(access, idx)
+    return _evaluate(relevant, access.boundary is not None, context, lambda cs: _resource_matches(cs, arn, source))
 
 
 def class_grant(
@@ -234,6 +256,7 @@ def class_grant(
     prefix: str | None,
     matching: Callable[[str], frozenset[str]],
     context: Mapping[str, str] | None = None,
+    relevant: Relevant | None = None,
 ) -> ClassGrant:
     """``resource_grant`` for all ``members`` (ARNs ``prefix`` + name) at once.
 
@@ -241,19 +264,18 @@ def class_grant(
     target set); they and the members a LITERAL pattern names become ``exceptions``; the rest
     share ``grant``.
     """
-    idx = _action_index(access, action)
-    if idx is None:
-        return ClassGrant(None, frozenset())
+    if relevant is None:
+        idx = _action_index(access, action)
+        if idx is None:
+            return ClassGrant(None, frozenset())
+        relevant = relevant_statements(access, idx)
     if prefix is None:
         return ClassGrant(None, frozenset(members))
     applies: dict[int, bool] = {}
     exceptions: set[str] = set()
-    policies = access.attached + ([access.boundary] if access.boundary is not None else [])
-    for ap in policies:
-        for cs in ap.compiled.statements:
-            if (cs.mask >> idx) & 1:
-                applies[id(cs)] = _statement_reach(cs, source, prefix, members, matching, exceptions)
-    grant = _evaluate(access, idx, context, lambda cs: applies[id(cs)])
+    for _, cs, _ in relevant:
+        applies[id(cs)] = _statement_reach(cs, source, prefix, members, matching, exceptions)
+    grant = _evaluate(relevant, access.boundary is not None, context, lambda cs: applies[id(cs)])
     return ClassGrant(grant, frozenset(exceptions))
 
 
@@ -288,14 +310,101 @@ def _statement_reach(
     return cs.statement.not_resource
 
 
-class ClassGrants:
-    """``class_grant`` memoized per (source, action, context, target set), and the members each
-    DEPENDS pattern matches memoized per target set."""
+class ActionBits:
+    """Which statements name which of a few actions, computed once per compiled policy.
 
-    def __init__(self, access: Mapping[str, AwsAccess]) -> None:
+    Testing one bit of a catalog-wide mask costs as much as copying it (22,000 bits), so the
+    masks are intersected once per policy with the bits of the actions the graph needs, and the
+    small results are tested instead.
+    """
+
+    def __init__(self, actions: Collection[str]) -> None:
+        self.actions = tuple(actions)
+        self._catalogs: dict[int, tuple[int, int, dict[str, int]]] = {}
+        self._policies: dict[int, list[tuple[CompiledStatement, int]]] = {}
+        self._present: dict[int, int] = {}
+
+    def _numbers(self, access: AwsAccess) -> tuple[int, int, dict[str, int]]:
+        """(lowest bit, selector over the actions, action -> bit relative to the lowest)."""
+        found = self._catalogs.get(id(access.catalog))
+        if found is None:
+            known = {a: i for a in self.actions if (i := access.catalog.index_of(a)) is not None}
+            low = min(known.values(), default=0)
+            selector = sum(1 << i for i in known.values())
+            found = self._catalogs[id(access.catalog)] = (low, selector, {a: i - low for a, i in known.items()})
+        return found
+
+    def present(self, access: AwsAccess) -> int:
+        """The identity's effective actions among ``actions`` (relative bits)."""
+        found = self._present.get(id(access))
+        if found is None:
+            low, selector, _ = self._numbers(access)
+            found = self._present[id(access)] = (access.effective_any & selector) >> low
+        return found
+
+    def bit(self, access: AwsAccess, action: str) -> int | None:
+        return self._numbers(access)[2].get(action)
+
+    def statements(self, access: AwsAccess, policy: AttachedPolicy) -> list[tuple[CompiledStatement, int]]:
+        """(statement, relative bits of the actions it names) for the statements naming any."""
+        compiled = policy.compiled
+        found = self._policies.get(id(compiled))
+        if found is None:
+            low, selector, _ = self._numbers(access)
+            found = []
+            if (compiled.allow_any | compiled.deny_full | compiled.deny_partial) & selector:
+                for cs in compiled.statements:
+                    if bits := cs.mask & selector:
+                        found.append((cs, bits >> low))
+            self._policies[id(compiled)] = found
+        return found
+
+    def relevant(self, access: AwsAccess, action: str) -> Relevant | None:
+        """``relevant_statements`` of an action in the identity's effective permissions, else None."""
+        bit = self.bit(access, action)
+        if bit is None or not (self.present(access) >> bit) & 1:
+            return None
+        out: Relevant = []
+        for ap in access.attached:
+            out.extend((ap.label, cs, False) for cs, bits in self.statements(access, ap) if (bits >> bit) & 1)
+        if access.boundary is not None:
+            out.extend(
+                (access.boundary.label, cs, True)
+                for cs, bits in self.statements(access, access.boundary)
+                if (bits >> bit) & 1
+            )
+        return out
+
+
+class ClassGrants:
+    """``class_grant`` memoized per (source, action, context, target set); the statements naming
+    an action memoized per source, and the members each DEPENDS pattern matches per target set."""
+
+    def __init__(self, access: Mapping[str, AwsAccess], bits: ActionBits) -> None:
         self.access = access
+        self.bits = bits
         self._cache: dict[tuple[str, str, tuple[tuple[str, str], ...], int], ClassGrant] = {}
+        self._relevant: dict[tuple[str, str], Relevant | None] = {}
         self._matched: dict[tuple[str, int], frozenset[str]] = {}
+
+    def relevant(self, source: Identity, action: str) -> Relevant | None:
+        key = (source.id, action)
+        if key not in self._relevant:
+            access = self.access[source.id]
+            if action in self.bits.actions:
+                self._relevant[key] = self.bits.relevant(access, action)
+            else:
+                idx = _action_index(access, action)
+                self._relevant[key] = None if idx is None else relevant_statements(access, idx)
+        return self._relevant[key]
+
+    def resource_grant(
+        self, source: Identity, action: str, arn: str, context: Mapping[str, str] | None = None
+    ) -> ResourceGrant | None:
+        relevant = self.relevant(source, action)
+        if relevant is None:
+            return None
+        return resource_grant(self.access[source.id], action, arn, source, context, relevant)
 
     def get(
         self,
@@ -308,15 +417,20 @@ class ClassGrants:
         key = (source.id, action, tuple(sorted((context or {}).items())), id(members))
         found = self._cache.get(key)
         if found is None:
+            relevant = self.relevant(source, action)
+            if relevant is None:
+                found = ClassGrant(None, frozenset())
+            else:
 
-            def matching(pattern: str) -> frozenset[str]:
-                at = (pattern, id(members))
-                hit = self._matched.get(at)
-                if hit is None:
-                    hit = self._matched[at] = frozenset(m for m in members if like_match(pattern, m))
-                return hit
+                def matching(pattern: str) -> frozenset[str]:
+                    at = (pattern, id(members))
+                    hit = self._matched.get(at)
+                    if hit is None:
+                        hit = self._matched[at] = frozenset(m for m in members if like_match(pattern, m))
+                    return hit
 
-            found = class_grant(self.access[source.id], action, source, members, prefix, matching, context)
+                access = self.access[source.id]
+                found = class_grant(access, action, source, members, prefix, matching, context, relevant)
             self._cache[key] = found
         return found
 
@@ -336,44 +450,52 @@ def explicitly_denied(access: AwsAccess, action: str, arn: str, source: Identity
 
 
 class ResourceIndex:
-    """Who may perform ``action`` on which resource ARN, for finding candidate sources quickly.
+    """Who may perform an action on which resource ARN, for finding candidate sources quickly.
 
     Sources whose Allow statements name exact ARNs only are indexed by ARN (``exact``); sources
     with patterns (``*``, ``role/app-*``, variables, NotResource) are ``broad``: candidates for
-    every resource, judged per class of ARNs with ``class_grant``.
+    every resource, judged per class of ARNs with ``class_grant``. ``resource_indexes`` builds
+    the indexes of several actions in one pass over the policies.
     """
 
-    def __init__(self, action: str, sources: list[Identity], access: Mapping[str, AwsAccess]) -> None:
+    def __init__(self) -> None:
         self.exact: dict[str, list[Identity]] = defaultdict(list)
         self.broad: list[Identity] = []
-        indexes: dict[int, int | None] = {}  # one catalog in practice
-        for source in sources:
-            acc = access.get(source.id)
-            if acc is None:
-                continue
-            if id(acc.catalog) not in indexes:
-                indexes[id(acc.catalog)] = acc.catalog.index_of(action)
-            idx = indexes[id(acc.catalog)]
-            if idx is None or not (acc.effective_any >> idx) & 1:
-                continue
-            exact: set[str] = set()
-            broad = False
-            for ap in acc.attached:
-                for cs in ap.compiled.statements:
-                    if cs.statement.effect != "Allow" or not (cs.mask >> idx) & 1:
-                        continue
-                    if cs.statement.not_resource:
-                        broad = True
-                    for resource in cs.statement.resources:
-                        if has_wildcard(resource) or "${" in resource:
-                            broad = True
-                        else:
-                            exact.add(resource)
-            if broad:
-                self.broad.append(source)
-            else:
-                for resource in exact:
-                    self.exact[resource].append(source)
 
     def __bool__(self) -> bool:
         return bool(self.exact or self.broad)
+
+
+def resource_indexes(
+    bits: ActionBits, sources: list[Identity], access: Mapping[str, AwsAccess]
+) -> dict[str, ResourceIndex]:
+    """The ``ResourceIndex`` of each of ``bits.actions``."""
+    indexes = {action: ResourceIndex() for action in bits.actions}
+    for source in sources:
+        acc = access.get(source.id)
+        if acc is None or not (present := bits.present(acc)):
+            continue
+        held = [(a, b) for a in bits.actions if (b := bits.bit(acc, a)) is not None and (present >> b) & 1]
+        exact: dict[str, set[str]] = {a: set() for a, _ in held}
+        broad: set[str] = set()
+        for ap in acc.attached:
+            for cs, named in bits.statements(acc, ap):
+                if cs.statement.effect != "Allow":
+                    continue
+                for action, bit in held:
+                    if not (named >> bit) & 1:
+                        continue
+                    if cs.statement.not_resource:
+                        broad.add(action)
+                    for resource in cs.statement.resources:
+                        if has_wildcard(resource) or "${" in resource:
+                            broad.add(action)
+                        else:
+                            exact[action].add(resource)
+        for action, _ in held:
+            if action in broad:
+                indexes[action].broad.append(source)
+            else:
+                for resource in exact[action]:
+                    indexes[action].exact[resource].append(source)
+    return indexes

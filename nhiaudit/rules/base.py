@@ -93,20 +93,24 @@ class AnalysisContext:
         for trust in self.inventory.trusts:
             self._trusts[trust.identity_id].append(trust)
         self._identities = {i.id: i for i in self.inventory.identities}
+        self._nhis: dict[frozenset[str] | None, list[Identity]] = {}
 
     # selection ------------------------------------------------------------------------------
 
     def nhis(self, providers: Iterable[str] | None = None) -> Iterator[Identity]:
         """Identities the rules apply to: NHIs, not provider-owned unless configured."""
-        wanted = set(providers) if providers is not None else None
-        for identity in self.inventory.identities:
-            if not identity.is_nhi:
-                continue
-            if identity.provider_owned and not self.settings.include_provider_owned:
-                continue
-            if wanted is not None and identity.provider not in wanted:
-                continue
-            yield identity
+        key = frozenset(providers) if providers is not None else None
+        selected = self._nhis.get(key)
+        if selected is None:  # every rule asks: select once per analysis
+            include_owned = self.settings.include_provider_owned
+            selected = self._nhis[key] = [
+                identity
+                for identity in self.inventory.identities
+                if identity.is_nhi
+                and (include_owned or not identity.provider_owned)
+                and (key is None or identity.provider in key)
+            ]
+        return iter(selected)
 
     def identity(self, identity_id: str) -> Identity | None:
         return self._identities.get(identity_id)
@@ -135,6 +139,9 @@ class AnalysisContext:
         return max(0, (self.as_of - moment).days)
 
 
+_REFERENCES: dict[tuple[RuleMeta, str], References] = {}
+
+
 class Rule(ABC):
     """One check. Subclasses set ``meta`` and implement ``check``."""
 
@@ -142,6 +149,14 @@ class Rule(ABC):
 
     @abstractmethod
     def check(self, ctx: AnalysisContext) -> Iterable[Finding]: ...
+
+    def _references(self, provider: str) -> References:
+        """The rule's references for a provider, built once: findings share them (read-only)."""
+        key = (self.meta, provider)
+        found = _REFERENCES.get(key)
+        if found is None:
+            found = _REFERENCES[key] = self.meta.references(provider)
+        return found
 
     def finding(
         self,
@@ -173,7 +188,7 @@ class Rule(ABC):
             description=description,
             evidence=evidence,
             remediation=remediation or self.meta.remediation,
-            references=self.meta.references(identity.provider),
+            references=self._references(identity.provider),
             first_seen=ctx.as_of,
         )
 

@@ -222,15 +222,16 @@ def aws_edges(ctx: AnalysisContext) -> Iterator[Edge | EdgeGroup]:
                         if grant is not None:
                             template = _passrole_template(path.id, path.required, principal, others, target_set)
                             yield template(source)(grant, frozenset()).edge_to(role_id)
-    for source in passers.broad:  # callers with patterns: one group per path and target set
-        held = access[source.id].allows_each(others_groups) if plans else []
-        for (path, principal, others), ok in zip(plans, held, strict=True):
-            if not ok:
-                continue
-            context = {"iam:passedtoservice": principal}
-            for target_set in service_sets[principal].values():
-                template = _passrole_template(path.id, path.required, principal, others, target_set)
-                yield from _fan_out(grants, source, "iam:PassRole", target_set, template(source), context)
+    # callers with patterns: one group per path and target set, in path order (the first path
+    # between two roles is the one a finding shows)
+    held = {s.id: access[s.id].allows_each(others_groups) for s in passers.broad} if plans else {}
+    for n, (path, principal, others) in enumerate(plans):
+        context = {"iam:passedtoservice": principal}
+        for target_set in service_sets[principal].values():
+            template = _passrole_template(path.id, path.required, principal, others, target_set)
+            for source in passers.broad:
+                if held[source.id][n]:
+                    yield from _fan_out(grants, source, "iam:PassRole", target_set, template(source), context)
 
     # credentials of IAM users, trust policies of roles (same account only)
     principal_sets: dict[str, dict[tuple[str, str | None], _AwsSet]] = defaultdict(dict)

@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from nhiaudit.model import (
@@ -200,7 +201,14 @@ def describe(identity: Identity) -> str:
 
 
 def iso(moment: datetime | None) -> str | None:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+    return _iso(moment, moment.utcoffset()) if moment else None
+
+
+@lru_cache(maxsize=8192)
+def _iso(moment: datetime, offset: object) -> str:
+    """Cached: findings repeat the same few dates (usage windows, snapshot times) thousands of
+    times. The offset is part of the key: equal instants in two time zones print differently."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def credential_label(cred: Credential) -> str:

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from nhiaudit.collectors.records import Records
 from nhiaudit.errors import InputError, PolicyError
 from nhiaudit.model import (
-    CoverageGap,
     Credential,
     CredentialKind,
     Grant,
@@ -99,17 +99,9 @@ def _require(item: Any, keys: Iterable[str], where: str) -> None:
 
 
 @dataclass
-class AuthzRecords:
+class AuthzRecords(Records):
     """What the conversion produces; the caller wraps it into an Inventory."""
 
-    identities: list[Identity] = field(default_factory=list)
-    credentials: list[Credential] = field(default_factory=list)
-    policies: dict[str, Policy] = field(default_factory=dict)
-    grants: list[Grant] = field(default_factory=list)
-    usage: list[Usage] = field(default_factory=list)
-    trusts: list[Trust] = field(default_factory=list)
-    coverage: list[CoverageGap] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
     accounts: set[str] = field(default_factory=set)
 
 

@@ -41,6 +41,7 @@ from nhiaudit.catalogs.azure import (
     role_definition_id,
     role_guid,
 )
+from nhiaudit.collectors.records import Records
 from nhiaudit.errors import InputError
 from nhiaudit.model import (
     CoverageGap,
@@ -116,18 +117,6 @@ class AzureData:
     app_credential_sign_in: list[dict[str, Any]] | None = None
 
 
-@dataclass
-class Converted:
-    identities: list[Identity] = field(default_factory=list)
-    credentials: list[Credential] = field(default_factory=list)
-    policies: dict[str, Policy] = field(default_factory=dict)
-    grants: list[Grant] = field(default_factory=list)
-    usage: list[Usage] = field(default_factory=list)
-    trusts: list[Trust] = field(default_factory=list)
-    coverage: list[CoverageGap] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-
 def infer_tenant(applications: list[dict[str, Any]], service_principals: list[dict[str, Any]]) -> str | None:
     """The home tenant: the owner organization of the service principals of this tenant's apps."""
     app_ids = {a.get("appId") for a in applications}
@@ -145,7 +134,7 @@ class AzureConverter:
         self.tenant = data.tenant_id.lower()
         self.snapshot = snapshot
         self.catalog = catalog or load_azure_catalog()
-        self.out = Converted()
+        self.out = Records()
         self.sp_by_id: dict[str, dict[str, Any]] = {}
         self.identity_by_app_object: dict[str, str] = {}
         self.app_ids: dict[str, str] = {}
@@ -153,7 +142,7 @@ class AzureConverter:
 
     # --- entry point ----------------------------------------------------------------------
 
-    def convert(self) -> Converted:
+    def convert(self) -> Records:
         for sp in self.data.service_principals:
             sp_id = _str(sp.get("id"))
             if sp_id is None:

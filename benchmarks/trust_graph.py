@@ -5,8 +5,9 @@
 Prints the time of each stage and the peak memory of a full analysis (measured separately,
 because tracing memory slows Python down several times). The account mixes what real
 estates have: admin roles trusting the account root, roles that may assume a few named roles,
-a few holding sts:AssumeRole on every role, service roles, GitHub OIDC roles and third-party
-trusts.
+a few holding sts:AssumeRole on every role, service roles (a few of the Lambda ones
+administrators), CI/CD roles holding iam:PassRole on every role and iam:CreateAccessKey on every
+user, GitHub OIDC roles and third-party trusts.
 """
 
 from __future__ import annotations
@@ -28,6 +29,19 @@ from nhiaudit.trust.context import admin_paths, graph
 
 ACCOUNT = "123456789012"
 ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
+CI_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Action": ["iam:PassRole", "lambda:CreateFunction", "lambda:InvokeFunction"],
+            "Resource": "*",
+        },
+        {"Effect": "Allow", "Action": "iam:CreateAccessKey", "Resource": f"arn:aws:iam::{ACCOUNT}:user/*"},
+        {"Effect": "Allow", "Action": "iam:UpdateAssumeRolePolicy", "Resource": f"arn:aws:iam::{ACCOUNT}:role/app-*"},
+    ],
+}
+"""What CI/CD roles often hold: iam:PassRole on every role, key management for service users."""
 TRUST_RULES = [
     "aws-third-party-trust-no-external-id",
     "aws-trust-any-principal",
@@ -112,11 +126,16 @@ def build(roles: int, users: int, seed: int = 7) -> Inventory:
                         },
                     }
                 ]
+            if n % 70 == 7:  # a function role that is an administrator
+                attached = [{"PolicyName": "AdministratorAccess", "PolicyArn": ADMIN}]
         else:  # service roles
             service = rnd.choice(
                 ["states.amazonaws.com", "codebuild.amazonaws.com", "ecs-tasks.amazonaws.com", "glue.amazonaws.com"]
             )
             trust = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+            if n % 50 == 9:  # CI/CD deployer: passes any role to Lambda, manages users' keys
+                trust["Principal"] = {"Service": "codebuild.amazonaws.com"}
+                inline = [{"PolicyName": "deployer", "PolicyDocument": CI_POLICY}]
         role_list.append(
             {
                 "RoleName": name,
@@ -209,7 +228,10 @@ def main() -> None:
         counts[rule_id] = len(list(get_rule(rule_id).check(ctx)))
         timings[rule_id] = time.perf_counter() - clock
     print(f"policy evaluation: {evaluated:.2f} s")
-    print(f"can-become graph: {g.count:,} edges in {built:.2f} s")
+    print(
+        f"can-become graph: {g.explicit:,} explicit edges + {g.groups:,} edge groups "
+        f"(standing for {g.pairs():,} edges) in {built:.2f} s"
+    )
     print(f"admin paths: {len(paths):,} identities reach an admin, found in {searched * 1000:.0f} ms")
     for rule_id in TRUST_RULES:
         print(f"  {rule_id:40} {counts[rule_id]:6,} findings  {timings[rule_id] * 1000:8.0f} ms")

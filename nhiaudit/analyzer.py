@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from datetime import datetime
+from typing import Any
 
 from nhiaudit.errors import NhiauditError
 from nhiaudit.model import (
@@ -121,34 +122,40 @@ def summarize(findings: list[Finding]) -> Summary:
     owasp: Counter[str] = Counter()
     for f in active:
         owasp.update(f.references.owasp_nhi)
-    risks: dict[str, IdentityRisk] = {}
+    # per identity: [first finding, score, worst severity, finding count, rule ids]; only the
+    # riskiest become IdentityRisk records
+    risks: dict[str, list[Any]] = {}
     for f in active:
         risk = risks.get(f.identity_id)
         if risk is None:
-            risk = risks[f.identity_id] = IdentityRisk(
-                identity_id=f.identity_id,
-                identity_name=f.identity_name,
-                provider=f.provider,
-                scope=f.scope,
-                score=0,
-                worst_severity=f.severity,
-                findings=0,
-                rule_ids=[],
-            )
-        risk.score = min(100, risk.score + SEVERITY_WEIGHT[f.severity])
-        risk.findings += 1
-        if f.severity.rank > risk.worst_severity.rank:
-            risk.worst_severity = f.severity
-        if f.rule_id not in risk.rule_ids:
-            risk.rule_ids.append(f.rule_id)
-    riskiest = sorted(risks.values(), key=lambda r: (-r.score, -r.worst_severity.rank, r.identity_name))
+            risk = risks[f.identity_id] = [f, 0, f.severity, 0, []]
+        risk[1] = min(100, risk[1] + SEVERITY_WEIGHT[f.severity])
+        risk[3] += 1
+        if f.severity.rank > risk[2].rank:
+            risk[2] = f.severity
+        if f.rule_id not in risk[4]:
+            risk[4].append(f.rule_id)
+    ranked = sorted(risks.values(), key=lambda r: (-r[1], -r[2].rank, r[0].identity_name))
+    riskiest = [
+        IdentityRisk(
+            identity_id=first.identity_id,
+            identity_name=first.identity_name,
+            provider=first.provider,
+            scope=first.scope,
+            score=score,
+            worst_severity=worst,
+            findings=count,
+            rule_ids=rule_ids,
+        )
+        for first, score, worst, count, rule_ids in ranked[:RISKIEST_SHOWN]
+    ]
     return Summary(
         total=len(active),
         by_severity=by_severity,
         by_rule=dict(sorted(Counter(f.rule_id for f in active).items())),
         by_owasp_nhi=dict(sorted(owasp.items(), key=lambda kv: int(kv[0][3:].split(":")[0]))),
         by_scope=dict(sorted(Counter(f"{f.provider}:{f.scope}" for f in active).items())),
-        riskiest_identities=riskiest[:RISKIEST_SHOWN],
+        riskiest_identities=riskiest,
         suppressed=len(findings) - len(active),
     )
 

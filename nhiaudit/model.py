@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -74,8 +75,32 @@ class Confidence(StrEnum):
     LOW = "low"
 
 
-_MISSING = object()
-_FAST_DEFAULTS: dict[type, dict[str, tuple[Any, Any]]] = {}
+@dataclass(frozen=True)
+class _FastSpec:
+    """How ``_Record.fast`` fills a class's fields: a template of defaults, the required fields,
+    and the defaults built per record (factories, and list / dict defaults copied)."""
+
+    template: dict[str, Any]
+    required: frozenset[str]
+    fresh: tuple[tuple[str, Any, bool], ...]
+
+    @classmethod
+    def of(cls, model: type[BaseModel]) -> _FastSpec:
+        template: dict[str, Any] = {}
+        required: set[str] = set()
+        fresh: list[tuple[str, Any, bool]] = []
+        for name, f in model.model_fields.items():
+            template[name] = None if f.is_required() or f.default_factory is not None else f.default
+            if f.default_factory is not None:
+                fresh.append((name, f.default_factory, False))
+            elif f.is_required():
+                required.add(name)
+            elif isinstance(f.default, list | dict):
+                fresh.append((name, f.default, True))
+        return cls(template, frozenset(required), tuple(fresh))
+
+
+_FAST_SPECS: dict[type, _FastSpec] = {}
 
 
 class _Record(BaseModel):
@@ -89,28 +114,20 @@ class _Record(BaseModel):
         more than the analysis itself. Files are always validated when loaded. Unlike
         ``model_construct``, an unknown or missing field is an error here, not silently ignored.
         """
-        defaults = _FAST_DEFAULTS.get(cls)
-        if defaults is None:
-            defaults = _FAST_DEFAULTS[cls] = {
-                name: (
-                    _MISSING if f.is_required() else f.default,
-                    f.default_factory,
-                )
-                for name, f in cls.model_fields.items()
-            }
-        data: dict[str, Any] = {}
-        for name, (default, factory) in defaults.items():
-            if name in values:
-                data[name] = values[name]
-            elif factory is not None:
-                data[name] = factory()
-            elif default is _MISSING:
-                raise TypeError(f"{cls.__name__}.fast(): missing field {name!r}")
-            else:
-                data[name] = default.copy() if isinstance(default, list | dict) else default
-        if len(values) != len(data) - sum(1 for n in data if n not in values):
-            unknown = sorted(set(values) - set(data))
+        spec = _FAST_SPECS.get(cls)
+        if spec is None:
+            spec = _FAST_SPECS[cls] = _FastSpec.of(cls)
+        data = spec.template.copy()  # every field, in declaration order
+        data.update(values)
+        if not spec.required <= values.keys():
+            missing = next(n for n in spec.template if n in spec.required and n not in values)
+            raise TypeError(f"{cls.__name__}.fast(): missing field {missing!r}")
+        if len(data) != len(spec.template):
+            unknown = sorted(set(values) - set(spec.template))
             raise TypeError(f"{cls.__name__}.fast(): unknown field {unknown[0]!r}")
+        for name, make, copy in spec.fresh:  # defaults that must not be shared between records
+            if name not in values:
+                data[name] = make.copy() if copy else make()
         record = cls.__new__(cls)
         object.__setattr__(record, "__dict__", data)
         object.__setattr__(record, "__pydantic_fields_set__", set(values))

@@ -34,6 +34,35 @@ def normalize_access_level(raw: str) -> str:
     return "Write"
 
 
+@dataclass(frozen=True)
+class DenseGroups:
+    """Action-name groups over the union of their bits (see ``AwsActionCatalog.dense_groups``)."""
+
+    union: int
+    size: int
+    """Bytes of ``union``."""
+    table: tuple[tuple[int, tuple[tuple[int, int], ...]], ...]
+    """(byte index, ((bit in the byte, compact flag), ...)) for every byte holding a union bit."""
+    masks: list[int]
+    """Each group's mask over the compact bits."""
+    known: list[bool]
+
+    def compact(self, mask: int) -> int:
+        """The union bits set in ``mask``, renumbered 0..n."""
+        present = mask & self.union
+        if not present:
+            return 0
+        raw = present.to_bytes(self.size, "little")
+        out = 0
+        for index, bits in self.table:
+            byte = raw[index]
+            if byte:
+                for bit, flag in bits:
+                    if (byte >> bit) & 1:
+                        out |= flag
+        return out
+
+
 @dataclass
 class AwsActionCatalog:
     version: str
@@ -57,6 +86,7 @@ class AwsActionCatalog:
         self._pattern_cache: dict[str, tuple[int, bool]] = {}
         self._names_cache: dict[tuple[str, ...], tuple[int, bool]] = {}
         self._groups_cache: dict[tuple[tuple[str, ...], ...], tuple[int, list[tuple[int, bool]]]] = {}
+        self._dense_cache: dict[tuple[tuple[str, ...], ...], DenseGroups] = {}
 
     # --- patterns -------------------------------------------------------------------------
 
@@ -134,6 +164,30 @@ class AwsActionCatalog:
             for mask, _ in each:
                 union |= mask
             hit = self._groups_cache[groups] = (union, each)
+        return hit
+
+    def dense_groups(self, groups: tuple[tuple[str, ...], ...]) -> DenseGroups:
+        """``masks_of_groups`` renumbered over the union's bits only (cached).
+
+        Testing 65 privilege-escalation groups against an identity as 65 ANDs of catalog-wide
+        integers costs more than gathering the identity's few union bits into a small integer
+        once (``DenseGroups.compact``) and testing small masks.
+        """
+        hit = self._dense_cache.get(groups)
+        if hit is None:
+            union, each = self.masks_of_groups(groups)
+            positions = [i for i in range(union.bit_length()) if (union >> i) & 1]
+            table: dict[int, list[tuple[int, int]]] = {}
+            for j, i in enumerate(positions):
+                table.setdefault(i >> 3, []).append((i & 7, 1 << j))
+            masks = [sum(1 << j for j, i in enumerate(positions) if (mask >> i) & 1) for mask, _ in each]
+            hit = self._dense_cache[groups] = DenseGroups(
+                union=union,
+                size=(union.bit_length() + 7) // 8,
+                table=tuple((index, tuple(bits)) for index, bits in sorted(table.items())),
+                masks=masks,
+                known=[known for _, known in each],
+            )
         return hit
 
     def index_of(self, action: str) -> int | None:

@@ -269,11 +269,11 @@ class AwsAccess(EffectiveAccess):
         return True
 
     def allows_each(self, groups: tuple[tuple[str, ...], ...]) -> list[bool]:
-        union, each = self.catalog.masks_of_groups(groups)
-        present = self.effective_any & union  # one AND over the whole catalog, then small ones
+        dense = self.catalog.dense_groups(groups)
+        present = dense.compact(self.effective_any)  # the groups' bits gathered once, then small ANDs
         return [
             (present & mask) == mask and (known or self.allows_all(group))
-            for group, (mask, known) in zip(groups, each, strict=True)
+            for group, mask, known in zip(groups, dense.masks, dense.known, strict=True)
         ]
 
     def allows(self, permission: str) -> PermissionGrant | None:

@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from nhiaudit.model import (
@@ -93,20 +94,24 @@ class AnalysisContext:
         for trust in self.inventory.trusts:
             self._trusts[trust.identity_id].append(trust)
         self._identities = {i.id: i for i in self.inventory.identities}
+        self._nhis: dict[frozenset[str] | None, list[Identity]] = {}
 
     # selection ------------------------------------------------------------------------------
 
     def nhis(self, providers: Iterable[str] | None = None) -> Iterator[Identity]:
         """Identities the rules apply to: NHIs, not provider-owned unless configured."""
-        wanted = set(providers) if providers is not None else None
-        for identity in self.inventory.identities:
-            if not identity.is_nhi:
-                continue
-            if identity.provider_owned and not self.settings.include_provider_owned:
-                continue
-            if wanted is not None and identity.provider not in wanted:
-                continue
-            yield identity
+        key = frozenset(providers) if providers is not None else None
+        selected = self._nhis.get(key)
+        if selected is None:  # every rule asks: select once per analysis
+            include_owned = self.settings.include_provider_owned
+            selected = self._nhis[key] = [
+                identity
+                for identity in self.inventory.identities
+                if identity.is_nhi
+                and (include_owned or not identity.provider_owned)
+                and (key is None or identity.provider in key)
+            ]
+        return iter(selected)
 
     def identity(self, identity_id: str) -> Identity | None:
         return self._identities.get(identity_id)
@@ -135,6 +140,9 @@ class AnalysisContext:
         return max(0, (self.as_of - moment).days)
 
 
+_REFERENCES: dict[tuple[RuleMeta, str], References] = {}
+
+
 class Rule(ABC):
     """One check. Subclasses set ``meta`` and implement ``check``."""
 
@@ -142,6 +150,14 @@ class Rule(ABC):
 
     @abstractmethod
     def check(self, ctx: AnalysisContext) -> Iterable[Finding]: ...
+
+    def _references(self, provider: str) -> References:
+        """The rule's references for a provider, built once: findings share them (read-only)."""
+        key = (self.meta, provider)
+        found = _REFERENCES.get(key)
+        if found is None:
+            found = _REFERENCES[key] = self.meta.references(provider)
+        return found
 
     def finding(
         self,
@@ -173,7 +189,7 @@ class Rule(ABC):
             description=description,
             evidence=evidence,
             remediation=remediation or self.meta.remediation,
-            references=self.meta.references(identity.provider),
+            references=self._references(identity.provider),
             first_seen=ctx.as_of,
         )
 
@@ -185,7 +201,14 @@ def describe(identity: Identity) -> str:
 
 
 def iso(moment: datetime | None) -> str | None:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+    return _iso(moment, moment.utcoffset()) if moment else None
+
+
+@lru_cache(maxsize=8192)
+def _iso(moment: datetime, offset: object) -> str:
+    """Cached: findings repeat the same few dates (usage windows, snapshot times) thousands of
+    times. The offset is part of the key: equal instants in two time zones print differently."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def credential_label(cred: Credential) -> str:

@@ -12,6 +12,7 @@ from nhiaudit.rules.base import AnalysisContext, Rule, RuleMeta, describe
 from nhiaudit.trust.aws_conditions import condition_tests
 from nhiaudit.trust.context import environments, graph
 from nhiaudit.trust.environments import Environment, EnvironmentResolver
+from nhiaudit.trust.graph import TargetSet
 from nhiaudit.trust.principals import aws_account_of, parse_member
 
 GCP_SCOPE_RE = re.compile(r"(?:^|/)(projects|folders|organizations)/([^/]+)")
@@ -118,14 +119,66 @@ class EnvironmentCrossing(Rule):
             place = _trusted_from(ctx, resolver, identity, trust)
             if place is not None:
                 places.append(place)
-        reached: set[bool | None] = set()  # one example per kind of environment is enough evidence
-        for edge in graph(ctx).out(identity.id):
-            target = ctx.identity(edge.target)
-            env = resolver.of_identity(target) if target is not None else None
-            if target is not None and env is not None and env.production not in reached:
-                reached.add(env.production)
-                places.append(Place("can become", describe(target), env))
+        for target, env in _reached(ctx, resolver, identity):
+            places.append(Place("can become", describe(target), env))
         return places
+
+
+def _reached(
+    ctx: AnalysisContext, resolver: EnvironmentResolver, identity: Identity
+) -> list[tuple[Identity, Environment]]:
+    """One identity per kind of environment (production, non-production, other) that ``identity``
+    can become: the one whose environment is best established, the first in the inventory on
+    ties. One example per kind is enough evidence, so a group of edges (``graph.EdgeGroup``) is
+    read through its target set's ranking (``_set_environments``) instead of being expanded."""
+    g = graph(ctx)
+    order = _positions(ctx)
+    best: dict[bool | None, tuple[tuple[int, int], Identity, Environment]] = {}
+
+    def consider(target: Identity, env: Environment) -> None:
+        rank = (-env.strength, order.get(target.id, len(order)))
+        held = best.get(env.production)
+        if held is None or rank < held[0]:
+            best[env.production] = (rank, target, env)
+
+    for edge in g.explicit_out(identity.id):
+        target = ctx.identity(edge.target)
+        env = resolver.of_identity(target) if target is not None else None
+        if target is not None and env is not None:
+            consider(target, env)
+    for group in g.groups_out(identity.id):
+        for ranked in _set_environments(ctx, resolver, group.targets).values():
+            for target, env in ranked:  # best first: the first member the group covers
+                if group.covers(target.id):
+                    consider(target, env)
+                    break
+    return [(target, env) for _, target, env in best.values()]
+
+
+def _positions(ctx: AnalysisContext) -> dict[str, int]:
+    if "environment-crossing.positions" not in ctx.memo:
+        ctx.memo["environment-crossing.positions"] = {i.id: n for n, i in enumerate(ctx.inventory.identities)}
+    return ctx.memo["environment-crossing.positions"]
+
+
+def _set_environments(
+    ctx: AnalysisContext, resolver: EnvironmentResolver, targets: TargetSet
+) -> dict[bool | None, list[tuple[Identity, Environment]]]:
+    """A target set's members by kind of environment, best established first (memoized)."""
+    memo = ctx.memo.setdefault("environment-crossing.sets", {})
+    found = memo.get(id(targets))
+    if found is None:
+        order = _positions(ctx)
+        found = defaultdict(list)
+        for member in targets.members:
+            target = ctx.identity(member)
+            env = resolver.of_identity(target) if target is not None else None
+            if target is not None and env is not None:
+                found[env.production].append((target, env))
+        for ranked in found.values():
+            ranked.sort(key=lambda pair: (-pair[1].strength, order.get(pair[0].id, len(order))))
+        memo[id(targets)] = found
+    return found
 
 
 def _sentence(place: Place) -> str:

@@ -104,7 +104,7 @@ _FAST_SPECS: dict[type, _FastSpec] = {}
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
     @classmethod
     def fast(cls, **values: Any) -> Self:

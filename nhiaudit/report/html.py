@@ -101,9 +101,9 @@ def histogram(chart_id: str, values: list[float]) -> str:
     for v in values:
         buckets[min(9, int(v // 10))] += 1
     top = max(buckets)
-    col, plot_h = 44, 150
+    col, plot_h, head = 44, 150, 16  # head: room above the tallest bar for its count
     parts = [
-        f'<svg id="{chart_id}" class="chart" viewBox="0 0 {col * 10 + 10} {plot_h + 40}" role="img" '
+        f'<svg id="{chart_id}" class="chart" viewBox="0 0 {col * 10 + 10} {plot_h + head + 40}" role="img" '
         f'aria-label="excess-privilege index distribution" width="100%" preserveAspectRatio="xMinYMin meet">'
     ]
     for i, count in enumerate(buckets):
@@ -112,9 +112,9 @@ def histogram(chart_id: str, values: list[float]) -> str:
         label = f"{i * 10}-{i * 10 + 9 if i < 9 else 100}"
         parts.append(
             f'<g data-bucket="{label}" data-value="{count}"><title>index {label}: {count}</title>'
-            f'<rect x="{x}" y="{plot_h - h + 4}" width="{col - 8}" height="{h}" rx="2" fill="#7a4fb5"/>'
-            f'<text x="{x + (col - 8) / 2}" y="{plot_h - h}" class="val mid">{count or ""}</text>'
-            f'<text x="{x + (col - 8) / 2}" y="{plot_h + 20}" class="lbl mid">{label}</text></g>'
+            f'<rect x="{x}" y="{head + plot_h - h + 4}" width="{col - 8}" height="{h}" rx="2" fill="#7a4fb5"/>'
+            f'<text x="{x + (col - 8) / 2}" y="{head + plot_h - h}" class="val mid">{count or ""}</text>'
+            f'<text x="{x + (col - 8) / 2}" y="{head + plot_h + 20}" class="lbl mid">{label}</text></g>'
         )
     parts.append("</svg>")
     mean = sum(values) / len(values)

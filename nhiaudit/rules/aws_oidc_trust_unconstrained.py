@@ -10,18 +10,10 @@ from nhiaudit.rules.base import AnalysisContext, Rule, RuleMeta, describe
 from nhiaudit.trust.aws_conditions import ConditionTest, condition_tests, has_wildcard, key_tests
 from nhiaudit.trust.aws_trust import grants_assume
 from nhiaudit.trust.context import admin_evidence, admin_note, raised
-from nhiaudit.trust.oidc import Breadth, Issuer, SubjectScope, analyze_subject, claim_scope, issuer_of
+from nhiaudit.trust.oidc import BREADTH_SEVERITY, Breadth, Issuer, SubjectScope, analyze_subject, claim_scope, issuer_of
 
 CONTEXT_CLAIMS = frozenset({"ref", "environment", "workflow_ref", "job_workflow_ref"})
 """Claims that pin the branch, environment or workflow once the repository is pinned."""
-
-SEVERITY = {
-    Breadth.ANY: Severity.CRITICAL,
-    Breadth.OTHER_OWNERS: Severity.CRITICAL,
-    Breadth.OWNER: Severity.HIGH,
-    Breadth.REPOSITORY_SET: Severity.MEDIUM,
-    Breadth.ANY_REF: Severity.MEDIUM,
-}
 
 
 class AwsOidcTrustUnconstrained(Rule):
@@ -89,7 +81,7 @@ class AwsOidcTrustUnconstrained(Rule):
             if any(t.matches("unauthenticated") for t in amr if t.pins(always_present=True)):
                 problems.append("unauthenticated (guest) Cognito identities are admitted")
         if scope.breadth >= Breadth.ANY_REF:
-            severity = SEVERITY[scope.breadth]
+            severity = BREADTH_SEVERITY[scope.breadth]
             if scope.breadth == Breadth.ANY and not issuer.multi_tenant:
                 severity = Severity.HIGH
             problems.insert(0, scope.explanation)

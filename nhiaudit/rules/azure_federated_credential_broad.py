@@ -9,18 +9,10 @@ from collections.abc import Iterator
 from nhiaudit.model import Confidence, Finding, Identity, Severity, Trust
 from nhiaudit.rules.base import AnalysisContext, Rule, RuleMeta, describe
 from nhiaudit.trust.context import admin_evidence, admin_note, raised
-from nhiaudit.trust.oidc import Breadth, SubjectScope, analyze_subject, issuer_of
+from nhiaudit.trust.oidc import BREADTH_SEVERITY, Breadth, SubjectScope, analyze_subject, issuer_of
 
 EXCHANGE_AUDIENCE = "api://azureadtokenexchange"
 MATCHES_RE = re.compile(r"claims\[\s*['\"]sub['\"]\s*\]\s+matches\s+(['\"])(.*?)\1", re.IGNORECASE)
-
-SEVERITY = {
-    Breadth.ANY: Severity.CRITICAL,
-    Breadth.OTHER_OWNERS: Severity.CRITICAL,
-    Breadth.OWNER: Severity.HIGH,
-    Breadth.REPOSITORY_SET: Severity.MEDIUM,
-    Breadth.ANY_REF: Severity.MEDIUM,
-}
 
 
 class AzureFederatedCredentialBroad(Rule):
@@ -65,7 +57,7 @@ class AzureFederatedCredentialBroad(Rule):
         problems: list[str] = []
         severity: Severity | None = None
         if scope.breadth >= Breadth.ANY_REF:
-            severity = SEVERITY[scope.breadth]
+            severity = BREADTH_SEVERITY[scope.breadth]
             if scope.breadth == Breadth.ANY and not issuer.multi_tenant:
                 severity = Severity.HIGH
             problems.append(scope.explanation)

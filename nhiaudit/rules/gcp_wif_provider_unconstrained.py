@@ -13,6 +13,7 @@ from nhiaudit.rules.base import AnalysisContext, Rule, RuleMeta, describe
 from nhiaudit.trust.context import admin_evidence, admin_note, organization, raised
 from nhiaudit.trust.gcp import STRONG, powers
 from nhiaudit.trust.oidc import (
+    BREADTH_SEVERITY,
     Breadth,
     Issuer,
     SubjectScope,
@@ -26,14 +27,6 @@ from nhiaudit.trust.principals import parse_member
 PROVIDER_RE = re.compile(r"(projects/([^/]+)/locations/[^/]+/workloadIdentityPools/([^/]+))/providers/([^/]+)")
 MEMBER_RE = re.compile(r"workloadIdentityPools/[^/]+/(attribute\.[^/]+|subject|group)/(.+)$")
 PROVIDER_KINDS = ("oidc", "saml", "aws")
-
-SEVERITY = {
-    Breadth.ANY: Severity.CRITICAL,
-    Breadth.OTHER_OWNERS: Severity.CRITICAL,
-    Breadth.OWNER: Severity.HIGH,
-    Breadth.REPOSITORY_SET: Severity.MEDIUM,
-    Breadth.ANY_REF: Severity.MEDIUM,
-}
 
 
 @dataclass(frozen=True)
@@ -50,7 +43,7 @@ class Provider:
     def severity(self, breadth: Breadth) -> Severity:
         if breadth == Breadth.ANY and not self.multi_tenant:
             return Severity.HIGH
-        return SEVERITY[breadth]
+        return BREADTH_SEVERITY[breadth]
 
 
 class GcpWifProviderUnconstrained(Rule):

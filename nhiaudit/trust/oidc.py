@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+from nhiaudit.model import Severity
 from nhiaudit.trust.aws_conditions import has_wildcard
 
 
@@ -44,6 +45,16 @@ class Breadth(IntEnum):
     """Owners other than the intended one (``repo:acme*`` admits ``acme-evil``)."""
     ANY = 6
     """Any subject of the issuer."""
+
+
+BREADTH_SEVERITY = {
+    Breadth.ANY: Severity.CRITICAL,
+    Breadth.OTHER_OWNERS: Severity.CRITICAL,
+    Breadth.OWNER: Severity.HIGH,
+    Breadth.REPOSITORY_SET: Severity.MEDIUM,
+    Breadth.ANY_REF: Severity.MEDIUM,
+}
+"""Severity of a federation trust by how many workloads its subject admits (narrower ones are not findings)."""
 
 
 BREADTH_TEXT = {

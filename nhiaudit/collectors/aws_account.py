@@ -158,7 +158,7 @@ class AccountCollector:
                 "are judged on RoleLastUsed and the credential report only",
                 ["excess-privilege"],
             )
-        return Inventory(
+        return out.to_inventory(
             snapshot_time=snapshot,
             sources=[
                 Source(
@@ -170,12 +170,7 @@ class AccountCollector:
                     api_calls=dict(sorted(self.log.calls.items())),
                 )
             ],
-            identities=out.identities,
-            credentials=out.credentials,
-            policies=out.policies,
-            grants=out.grants,
             usage=usage,
-            trusts=out.trusts,
             coverage=self.gaps,
             warnings=[*out.warnings, *self.warnings],
         )

@@ -271,20 +271,14 @@ class AwsExportCollector(Collector):
         inputs.extend(str(p) for p in [*self.access_advisor, *self.access_analyzer])
         if self.organization_accounts:
             inputs.append(str(self.organization_accounts))
-        return Inventory(
+        return out.to_inventory(
             snapshot_time=self.snapshot_time,
             sources=[
                 Source(provider="aws", scope=a, method=self.method, inputs=inputs, collected_at=snapshot)  # type: ignore[arg-type]
                 for a in accounts
             ],
-            identities=out.identities,
-            credentials=out.credentials,
-            policies=out.policies,
-            grants=out.grants,
             usage=usage,
-            trusts=out.trusts,
             coverage=coverage,
-            warnings=out.warnings,
             scopes=scopes,
         )
 

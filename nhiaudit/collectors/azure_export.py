@@ -395,7 +395,7 @@ class AzureExportCollector(Collector):
         data = build_data(files, self.tenant, self.directory)
         snapshot = self.snapshot_time or utcnow()
         converted = AzureConverter(data, snapshot=snapshot).convert()
-        return Inventory(
+        return converted.to_inventory(
             snapshot_time=self.snapshot_time,
             sources=[
                 Source(
@@ -406,12 +406,6 @@ class AzureExportCollector(Collector):
                     collected_at=snapshot,
                 )
             ],
-            identities=converted.identities,
-            credentials=converted.credentials,
-            policies=converted.policies,
-            grants=converted.grants,
-            usage=converted.usage,
-            trusts=converted.trusts,
             coverage=[*offline_gaps(data, files), *converted.coverage],
             warnings=[*files.warnings, *converted.warnings],
             scopes=tenant_scopes(data),

@@ -256,7 +256,7 @@ class AzureLiveCollector(Collector):
                 if close is not None:
                     close()
         converted = AzureConverter(data, snapshot=snapshot).convert()
-        return Inventory(
+        return converted.to_inventory(
             snapshot_time=self.snapshot_time,
             sources=[
                 Source(
@@ -268,12 +268,6 @@ class AzureLiveCollector(Collector):
                     api_calls=dict(sorted(self.calls.items())),
                 )
             ],
-            identities=converted.identities,
-            credentials=converted.credentials,
-            policies=converted.policies,
-            grants=converted.grants,
-            usage=converted.usage,
-            trusts=converted.trusts,
             coverage=[*self.gaps.gaps, *converted.coverage],
             scopes=tenant_scopes(data),
             warnings=[*self.warnings, *converted.warnings],

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
-from nhiaudit.model import CoverageGap, Credential, Grant, Identity, Policy, Trust, Usage
+from nhiaudit.model import CoverageGap, Credential, Grant, Identity, Inventory, Policy, Trust, Usage
 
 
 @dataclass
@@ -17,3 +18,9 @@ class Records:
     trusts: list[Trust] = field(default_factory=list)
     coverage: list[CoverageGap] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+    def to_inventory(self, **overrides: Any) -> Inventory:
+        """An Inventory holding these records. ``overrides`` adds what only the collector knows
+        (sources, snapshot_time, scopes) or replaces a list it extended (coverage, warnings, usage)."""
+        records = {f.name: getattr(self, f.name) for f in fields(Records)}
+        return Inventory(**{**records, **overrides})

@@ -472,47 +472,27 @@ class GcpLiveCollector(Collector):
         gaps = self.raw.gaps
         timeout = self.retry_settings.timeout
         if name.startswith("folders/"):
-            self._count(None, "resourcemanager.GetFolder")
-            meta = self._guard(
-                gaps,
-                name,
-                "folder",
-                f"folder {name}",
-                [],
-                lambda: _to_dict(self._folders.get_folder(name=name, retry=self._retry, timeout=timeout)),
-            )
-            self._count(None, "resourcemanager.GetIamPolicy")
-            policy = self._guard(
-                gaps,
-                name,
-                "iam_policy",
-                f"IAM policy of {name}",
-                PERMISSION_RULES,
-                lambda: _policy_dict(
-                    self._folders.get_iam_policy(request=_policy_request(name), retry=self._retry, timeout=timeout)
-                ),
-            )
+            client, kind, operation = self._folders, "folder", "GetFolder"
+            get = client.get_folder
         else:
-            self._count(None, "resourcemanager.GetOrganization")
-            meta = self._guard(
-                gaps,
-                name,
-                "organization",
-                f"organization {name}",
-                [],
-                lambda: _to_dict(self._orgs.get_organization(name=name, retry=self._retry, timeout=timeout)),
-            )
-            self._count(None, "resourcemanager.GetIamPolicy")
-            policy = self._guard(
-                gaps,
-                name,
-                "iam_policy",
-                f"IAM policy of {name}",
-                PERMISSION_RULES,
-                lambda: _policy_dict(
-                    self._orgs.get_iam_policy(request=_policy_request(name), retry=self._retry, timeout=timeout)
-                ),
-            )
+            client, kind, operation = self._orgs, "organization", "GetOrganization"
+            get = client.get_organization
+        self._count(None, f"resourcemanager.{operation}")
+        meta = self._guard(
+            gaps, name, kind, f"{kind} {name}", [], lambda: _to_dict(get(name=name, retry=self._retry, timeout=timeout))
+        )
+        self._count(None, "resourcemanager.GetIamPolicy")
+        policy = self._guard(
+            gaps,
+            name,
+            "iam_policy",
+            f"IAM policy of {name}",
+            PERMISSION_RULES,
+            lambda: _policy_dict(
+                client.get_iam_policy(request=_policy_request(name), retry=self._retry, timeout=timeout)
+            ),
+        )
+        if kind == "organization":
             container.custom_roles = self._guard(
                 gaps,
                 name,

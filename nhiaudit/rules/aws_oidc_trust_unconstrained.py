@@ -9,7 +9,7 @@ from nhiaudit.model import Confidence, Finding, Identity, Severity, Trust
 from nhiaudit.rules.base import AnalysisContext, Rule, RuleMeta, describe
 from nhiaudit.trust.aws_conditions import ConditionTest, condition_tests, has_wildcard, key_tests
 from nhiaudit.trust.aws_trust import grants_assume
-from nhiaudit.trust.context import admin_evidence, admin_note, raised
+from nhiaudit.trust.context import admin_evidence, with_admin_note
 from nhiaudit.trust.oidc import BREADTH_SEVERITY, Breadth, Issuer, SubjectScope, analyze_subject, claim_scope, issuer_of
 
 CONTEXT_CLAIMS = frozenset({"ref", "environment", "workflow_ref", "job_workflow_ref"})
@@ -92,10 +92,7 @@ class AwsOidcTrustUnconstrained(Rule):
             return None
         severity = severity or Severity.LOW
         description = f"{describe(identity)} trusts {issuer.label} ({trust.source}): {'; '.join(problems)}."
-        note = admin_note(ctx, identity.id)
-        if note:
-            severity = raised(severity)
-            description += " " + note
+        severity, description = with_admin_note(ctx, identity.id, severity, description)
         return self.finding(
             ctx,
             identity,

@@ -9,7 +9,7 @@ from nhiaudit.model import Confidence, Finding, Severity
 from nhiaudit.rules.base import AnalysisContext, Rule, RuleMeta, describe
 from nhiaudit.trust.aws_conditions import SOURCE_KEYS, condition_tests, narrows_principal, pinning_tests
 from nhiaudit.trust.aws_trust import confused_deputy_services, grants_assume
-from nhiaudit.trust.context import admin_evidence, admin_note, raised
+from nhiaudit.trust.context import admin_evidence, with_admin_note
 
 
 class AwsServiceTrustConfusedDeputy(Rule):
@@ -64,10 +64,7 @@ class AwsServiceTrustConfusedDeputy(Rule):
                 )
                 if present:
                     description += " The source condition present narrows nothing: " + "; ".join(present) + "."
-                note = admin_note(ctx, identity.id)
-                if note:
-                    severity = raised(severity)
-                    description += " " + note
+                severity, description = with_admin_note(ctx, identity.id, severity, description)
                 yield self.finding(
                     ctx,
                     identity,

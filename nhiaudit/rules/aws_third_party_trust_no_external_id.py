@@ -9,7 +9,7 @@ from nhiaudit.model import Confidence, Finding, Severity, Trust
 from nhiaudit.rules.base import AnalysisContext, Rule, RuleMeta, describe
 from nhiaudit.trust.aws_conditions import condition_tests, narrows_principal, pinning_tests
 from nhiaudit.trust.aws_trust import grants_assume
-from nhiaudit.trust.context import admin_evidence, admin_note, organization, raised
+from nhiaudit.trust.context import admin_evidence, organization, with_admin_note
 from nhiaudit.trust.principals import aws_account_of
 
 ORG_KEYS = ("aws:principalorgid", "aws:principalorgpaths")
@@ -82,10 +82,7 @@ class AwsThirdPartyTrustNoExternalId(Rule):
                 ]
                 if weak:
                     description += f" The external-id condition present does not have to be met: {'; '.join(weak)}."
-                note = admin_note(ctx, identity.id)
-                if note:
-                    severity = raised(severity)
-                    description += " " + note
+                severity, description = with_admin_note(ctx, identity.id, severity, description)
                 yield self.finding(
                     ctx,
                     identity,

@@ -8,7 +8,7 @@ from nhiaudit.model import Confidence, Finding, Severity
 from nhiaudit.rules.base import AnalysisContext, Rule, RuleMeta, describe
 from nhiaudit.trust.aws_conditions import WEAK_NARROWING_KEYS, condition_tests, narrows_principal
 from nhiaudit.trust.aws_trust import grants_assume, statement_label
-from nhiaudit.trust.context import admin_evidence, admin_note, raised
+from nhiaudit.trust.context import admin_evidence, with_admin_note
 
 
 class AwsTrustAnyPrincipal(Rule):
@@ -65,10 +65,7 @@ class AwsTrustAnyPrincipal(Rule):
                 description += "."
                 if ignored:
                     description += " Conditions that narrow nothing: " + "; ".join(t.label for t in ignored) + "."
-                note = admin_note(ctx, identity.id)
-                if note:
-                    severity = raised(severity)
-                    description += " " + note
+                severity, description = with_admin_note(ctx, identity.id, severity, description)
                 yield self.finding(
                     ctx,
                     identity,

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from nhiaudit.model import Confidence, Finding, Severity
 from nhiaudit.rules.base import AnalysisContext, Rule, RuleMeta, describe
 from nhiaudit.trust.azure import OWNED_KINDS, owner_details
-from nhiaudit.trust.context import admin_evidence, admin_note, raised
+from nhiaudit.trust.context import admin_evidence, with_admin_note
 
 
 class AzureAppOwnersInactive(Rule):
@@ -56,10 +56,7 @@ class AzureAppOwnersInactive(Rule):
             )
             if guests:
                 description += " Guests from other organizations can add credentials to it and sign in as it."
-            note = admin_note(ctx, identity.id)
-            if note:
-                severity = raised(severity)
-                description += " " + note
+            severity, description = with_admin_note(ctx, identity.id, severity, description)
             yield self.finding(
                 ctx,
                 identity,

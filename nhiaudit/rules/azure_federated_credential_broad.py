@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from nhiaudit.model import Confidence, Finding, Identity, Severity, Trust
 from nhiaudit.rules.base import AnalysisContext, Rule, RuleMeta, describe
-from nhiaudit.trust.context import admin_evidence, admin_note, raised
+from nhiaudit.trust.context import admin_evidence, with_admin_note
 from nhiaudit.trust.oidc import BREADTH_SEVERITY, Breadth, SubjectScope, analyze_subject, issuer_of
 
 EXCHANGE_AUDIENCE = "api://azureadtokenexchange"
@@ -77,10 +77,7 @@ class AzureFederatedCredentialBroad(Rule):
             f"{describe(identity)} accepts tokens from {issuer.label} through federated credential {name}: "
             f"{'; '.join(problems)}."
         )
-        note = admin_note(ctx, identity.id)
-        if note:
-            severity = raised(severity)
-            description += " " + note
+        severity, description = with_admin_note(ctx, identity.id, severity, description)
         return self.finding(
             ctx,
             identity,

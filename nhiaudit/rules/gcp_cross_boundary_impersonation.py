@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from nhiaudit.model import Confidence, Finding, Identity, Severity, Trust
 from nhiaudit.rules.base import AnalysisContext, Rule, RuleMeta, describe
-from nhiaudit.trust.context import admin_evidence, admin_note, organization, raised
+from nhiaudit.trust.context import admin_evidence, organization, raised, with_admin_note
 from nhiaudit.trust.gcp import binding_condition, binding_level, powers
 from nhiaudit.trust.principals import Organization, parse_member
 
@@ -114,10 +114,7 @@ class GcpCrossBoundaryImpersonation(Rule):
         if len(crossings) > 5:
             description += f"; and {len(crossings) - 5} more"
         description += "."
-        note = admin_note(ctx, identity.id)
-        if note:
-            severity = raised(severity)
-            description += " " + note
+        severity, description = with_admin_note(ctx, identity.id, severity, description)
         return self.finding(
             ctx,
             identity,

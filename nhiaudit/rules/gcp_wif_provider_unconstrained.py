@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from nhiaudit.model import Confidence, Finding, Identity, Severity, Trust
 from nhiaudit.rules.base import AnalysisContext, Rule, RuleMeta, describe
-from nhiaudit.trust.context import admin_evidence, admin_note, organization, raised
+from nhiaudit.trust.context import admin_evidence, organization, with_admin_note
 from nhiaudit.trust.gcp import STRONG, powers
 from nhiaudit.trust.oidc import (
     BREADTH_SEVERITY,
@@ -158,10 +158,7 @@ class GcpWifProviderUnconstrained(Rule):
             f"{describe(identity)} can be impersonated through workload identity provider {provider.name} "
             f"({_issuer_label(provider.trust)}) by {who}, which admits {scope.text}: {scope.explanation}."
         )
-        note = admin_note(ctx, identity.id)
-        if note:
-            severity = raised(severity)
-            description += " " + note
+        severity, description = with_admin_note(ctx, identity.id, severity, description)
         return self.finding(
             ctx,
             identity,

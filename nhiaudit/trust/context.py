@@ -96,6 +96,17 @@ def admin_note(ctx: AnalysisContext, identity_id: str) -> str | None:
     )
 
 
+def with_admin_note(
+    ctx: AnalysisContext, identity_id: str, severity: Severity, description: str
+) -> tuple[Severity, str]:
+    """A trust finding's severity raised one step, and its description extended with ``admin_note``, when the
+    trusted identity is (or leads to) an admin; unchanged otherwise."""
+    note = admin_note(ctx, identity_id)
+    if note is None:
+        return severity, description
+    return raised(severity), f"{description} {note}"
+
+
 def admin_evidence(ctx: AnalysisContext, identity_id: str) -> dict[str, Any] | None:
     """For trust findings' evidence: whether (and how) the trusted identity is admin-equivalent."""
     reach = admin_reach(ctx, identity_id)

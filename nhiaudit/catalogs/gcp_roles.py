@@ -22,26 +22,6 @@ from nhiaudit.catalogs.aws_actions import ACCESS_LEVELS
 
 CATALOG_FILE = "data/gcp/predefined-roles.json.gz"
 
-PERMISSIONS_MANAGEMENT = frozenset(
-    {
-        "iam.serviceAccounts.actAs",
-        "iam.serviceAccounts.getAccessToken",
-        "iam.serviceAccounts.getOpenIdToken",
-        "iam.serviceAccounts.implicitDelegation",
-        "iam.serviceAccounts.signBlob",
-        "iam.serviceAccounts.signJwt",
-        "iam.serviceAccountKeys.create",
-        "iam.serviceAccountKeys.enable",
-        "iam.roles.create",
-        "iam.roles.update",
-        "iam.roles.undelete",
-        "orgpolicy.policy.set",
-        "storage.hmacKeys.create",
-        "serviceusage.apiKeys.create",
-    }
-)
-"""Permissions that change who can do what, beyond the generic ``*.setIamPolicy``."""
-
 IMPERSONATION_PERMISSIONS = frozenset(
     {
         "iam.serviceAccounts.actAs",
@@ -56,6 +36,17 @@ IMPERSONATION_PERMISSIONS = frozenset(
 )
 """Holding one of these on a service account (or its project, folder, organization) lets a member
 act as it, mint tokens for it, create keys for it, or grant itself one of those rights."""
+
+PERMISSIONS_MANAGEMENT = (IMPERSONATION_PERMISSIONS - {"iam.serviceAccounts.setIamPolicy"}) | {
+    "iam.serviceAccountKeys.enable",
+    "iam.roles.create",
+    "iam.roles.update",
+    "iam.roles.undelete",
+    "orgpolicy.policy.set",
+    "storage.hmacKeys.create",
+    "serviceusage.apiKeys.create",
+}
+"""Permissions that change who can do what, beyond the generic ``*.setIamPolicy``."""
 
 TOKEN_PERMISSIONS = IMPERSONATION_PERMISSIONS - {"iam.serviceAccounts.actAs"}
 """... of which these yield the account's credentials directly, without deploying anything."""
